@@ -1,0 +1,33 @@
+"""Writing a plan's centres (``geoharmony centers``) as GeoParquet or GeoJSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import shapely
+
+from geoharmony.config import Config
+from geoharmony.errors import ConfigError
+from geoharmony.plan import plan
+
+
+def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
+    """Plan ``cfg`` and write its centres; the format follows the file extension.
+
+    GeoJSON holds one geometry per feature, so there the footprints are WKT strings.
+    """
+    out = Path(out) if out is not None else cfg.output.path.with_name(cfg.output.path.name + "_centers.parquet")
+    ext = out.suffix.lower()
+    if ext not in (".parquet", ".geoparquet", ".geojson", ".json"):
+        raise ConfigError(f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}")
+    gdf = plan(cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if ext in (".parquet", ".geoparquet"):
+        gdf.to_parquet(tmp, index=False)
+    else:
+        for col in [c for c in gdf.columns if c.endswith("_footprint")]:
+            gdf[col] = shapely.to_wkt(gdf[col].values, rounding_precision=9)
+        gdf.to_file(tmp, driver="GeoJSON")
+    tmp.replace(out)
+    return out, len(gdf)

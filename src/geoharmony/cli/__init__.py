@@ -1,0 +1,1 @@
+"""The ``geoharmony`` command line: thin commands over the library API."""

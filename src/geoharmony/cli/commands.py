@@ -1,0 +1,65 @@
+"""Commands: each parses options and calls one library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geoharmony.cli.main import Context, handle_errors
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="GeoParquet (.parquet) or GeoJSON (.geojson).")
+@handle_errors
+def centers(config: Path, out: Path | None) -> None:
+    """Plan only: the kept patch centres and per-modality footprints."""
+    from geoharmony.config import load_config
+    from geoharmony.centers import write_centers
+
+    path, n = write_centers(load_config(config), out)
+    click.echo(f"{n} patch centres -> {path}")
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder (default [output].path).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset of another configuration.")
+@click.pass_obj
+@handle_errors
+def extract(obj: Context, config: Path, out: Path | None, workers: int | None, scheduler: str | None, overwrite: bool) -> None:
+    """Extract the patch dataset (resumes an interrupted run)."""
+    import geoharmony as gh
+
+    cfg = gh.load_config(config)
+    path = gh.extract(cfg, out=out, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=obj.progress)
+    click.echo(f"dataset: {path}")
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def info(dataset: Path) -> None:
+    """Summary: patches, regions, modalities, splits, valid fractions."""
+    from geoharmony.summary import summary_text
+
+    click.echo(summary_text(dataset))
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_output"), show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")
+@click.pass_obj
+@handle_errors
+def demo(obj: Context, out: Path, workers: int | None) -> None:
+    """Synthesise a sample study area, extract it and draw the QA figures."""
+    from geoharmony.demo import run_demo
+
+    for line in run_demo(out, workers=workers, progress=obj.progress):
+        click.echo(line)
+
+
+COMMANDS = [centers, extract, info, demo]

@@ -1,0 +1,79 @@
+"""Reading a written dataset: ``open_dataset(path)``; ``len(ds)``; ``ds[i]`` -> arrays."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geoharmony.errors import DatasetError
+from geoharmony.manifest import INDEX, MANIFEST, read_manifest
+from geoharmony.writers import PatchStore, get_writer
+
+
+class Dataset:
+    """A written patch dataset (store + index + manifest).
+
+    ``ds[i]`` returns ``{"dem": (bands, h, w), "dem_mask": (h, w), ...}`` for every
+    modality and label. ``ds.index`` is the GeoParquet index as a GeoDataFrame.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not (self.root / MANIFEST).is_file():
+            partial = self.root.parent / f".{self.root.name}.partial"
+            hint = f"; an unfinished run is in {partial}: rerun extract to resume" if partial.exists() else ""
+            raise DatasetError(f"{self.root}: not a complete geoharmony dataset (no {MANIFEST}){hint}")
+        self.manifest: dict[str, Any] = read_manifest(self.root)
+        fmt = self.manifest["store"]["format"]
+        self._store: PatchStore | None = None
+        self._writer = get_writer(fmt)
+
+    @property
+    def store(self) -> PatchStore:
+        """The patch store (opened lazily, so a Dataset pickles into loader workers)."""
+        if self._store is None:
+            self._store = self._writer.reader(self.root)
+        return self._store
+
+    @cached_property
+    def index(self) -> Any:
+        """The patch index (GeoDataFrame, EPSG:4326)."""
+        import geopandas as gpd
+
+        return gpd.read_parquet(self.root / INDEX)
+
+    @property
+    def outputs(self) -> list[str]:
+        """Modality and label names."""
+        return list(self.manifest["outputs"])
+
+    def __len__(self) -> int:
+        return int(self.manifest["plan"]["n_patches"])
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"patch index {i} out of range for a dataset of {n} patches")
+        i = i % n
+        return {name: self.store.read(name, i) for name in self._names}
+
+    @cached_property
+    def _names(self) -> list[str]:
+        return [x for o in self.outputs for x in (o, f"{o}_mask")]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_store"] = None
+        state.pop("index", None)
+        return state
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.root)!r}, patches={len(self)}, outputs={self.outputs})"
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    """Open a dataset folder written by :func:`geoharmony.extract`."""
+    return Dataset(path)

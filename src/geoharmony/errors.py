@@ -1,0 +1,45 @@
+"""Exceptions and warnings.
+
+Every error caused by user input derives from :class:`GeoharmonyError` and from the
+matching builtin, so callers can catch either. The CLI maps ``GeoharmonyError`` to exit
+code 2 and prints its message, which always names *where* (file, config key, modality),
+*what rule* was broken, *what was found* and, when there is one, *the fix*.
+"""
+
+from __future__ import annotations
+
+
+class GeoharmonyError(Exception):
+    """Root of all geoharmony errors caused by bad input or configuration."""
+
+
+class ConfigError(GeoharmonyError, ValueError):
+    """The configuration file is invalid (unknown key, wrong type, impossible value)."""
+
+
+class InputError(GeoharmonyError, OSError):
+    """An input file is missing, unreadable or lacks what geoharmony needs (e.g. a CRS)."""
+
+
+class CRSMismatchError(GeoharmonyError, ValueError):
+    """Geometries or grids in different CRSs were combined without a transformation."""
+
+
+class FootprintError(ConfigError):
+    """``footprint`` mode would need a non-whole number of pixels for some modality."""
+
+
+class DatasetError(GeoharmonyError, ValueError):
+    """A written dataset is missing, incomplete or inconsistent with its manifest."""
+
+
+class OutputExistsError(GeoharmonyError, FileExistsError):
+    """The output folder exists and holds a different, complete dataset."""
+
+
+class GeoharmonyWarning(UserWarning):
+    """Base class of geoharmony warnings."""
+
+
+class GeometryRepairedWarning(GeoharmonyWarning):
+    """An invalid boundary geometry was repaired with ``shapely.make_valid``."""

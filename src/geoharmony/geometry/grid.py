@@ -1,0 +1,178 @@
+"""``Grid``: an immutable raster lattice (CRS, affine transform, shape).
+
+A grid knows where its pixels are on the ground and how large they are in metres.
+Pixel coordinates follow rasterio: ``(col, row)`` with integers at pixel *edges*, so the
+centre of pixel ``(0, 0)`` is at ``(0.5, 0.5)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS, Geod
+
+from geoharmony.errors import InputError
+
+
+def norm_crs(crs: Any) -> CRS:
+    """Normalise any CRS-like input (EPSG code, WKT, rasterio CRS, pyproj CRS) to pyproj.
+
+    Raises
+    ------
+    InputError
+        If ``crs`` is ``None`` or cannot be understood.
+    """
+    if crs is None:
+        raise InputError("a CRS is required, but none was given")
+    if isinstance(crs, CRS):
+        return crs
+    if hasattr(crs, "to_wkt"):
+        return CRS.from_wkt(crs.to_wkt())
+    return CRS.from_user_input(crs)
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A raster's pixel lattice.
+
+    Parameters
+    ----------
+    crs
+        The grid's coordinate reference system.
+    transform
+        Affine transform from pixel ``(col, row)`` to CRS ``(x, y)``.
+    width, height
+        Size in pixels.
+
+    Examples
+    --------
+    >>> g = Grid.from_origin("EPSG:32616", x0=500000, y0=4000000, res=10, width=100, height=50)
+    >>> g.resolution_m
+    (10.0, 10.0)
+    """
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"Grid size must be positive, got {self.width} x {self.height}")
+        if self.transform.determinant == 0:
+            raise ValueError(f"Grid transform must be invertible, got {tuple(self.transform)}")
+
+    # -- constructors -------------------------------------------------------------------
+    @classmethod
+    def from_origin(
+        cls,
+        crs: Any,
+        *,
+        x0: float,
+        y0: float,
+        res: float | tuple[float, float],
+        width: int,
+        height: int,
+    ) -> Grid:
+        """Build a north-up grid from its upper-left corner and pixel size."""
+        rx, ry = (res, res) if isinstance(res, int | float) else res
+        return cls(norm_crs(crs), Affine(rx, 0.0, x0, 0.0, -ry, y0), int(width), int(height))
+
+    @classmethod
+    def from_dataset(cls, ds: Any) -> Grid:
+        """Build the grid of an open rasterio dataset."""
+        if ds.crs is None:
+            raise InputError(f"{ds.name}: the raster has no CRS; assign one (e.g. gdal_edit -a_srs)")
+        return cls(norm_crs(ds.crs), ds.transform, ds.width, ds.height)
+
+    # -- derived values -----------------------------------------------------------------
+    @property
+    def is_geographic(self) -> bool:
+        """True when the CRS is geographic (degrees)."""
+        return bool(self.crs.is_geographic)
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size in CRS units along the column and row axes (always positive)."""
+        a, b, _, d, e, _ = tuple(self.transform)[:6]
+        return (math.hypot(a, d), math.hypot(b, e))
+
+    @property
+    def center_xy(self) -> tuple[float, float]:
+        """CRS coordinates of the grid's centre."""
+        x, y = self.transform * (self.width / 2, self.height / 2)
+        return (float(x), float(y))
+
+    @property
+    def resolution_m(self) -> tuple[float, float]:
+        """Ground pixel size in metres ``(x, y)``; geographic grids at their centre latitude."""
+        if self.is_geographic:
+            geod = Geod(ellps="WGS84") if self.crs.ellipsoid is None else _geod(self.crs)
+            cx, cy = self.width / 2, self.height / 2
+            x0, y0 = self.transform * (cx, cy)
+            x1, y1 = self.transform * (cx + 1, cy)
+            x2, y2 = self.transform * (cx, cy + 1)
+            _, _, dx = geod.inv(x0, y0, x1, y1)
+            _, _, dy = geod.inv(x0, y0, x2, y2)
+            return (float(dx), float(dy))
+        factor = _unit_factor(self.crs)
+        rx, ry = self.res
+        return (rx * factor, ry * factor)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(xmin, ymin, xmax, ymax)`` of the grid's corners in its CRS."""
+        cols = np.array([0, self.width, self.width, 0], dtype=float)
+        rows = np.array([0, 0, self.height, self.height], dtype=float)
+        xs, ys = self.to_xy(cols, rows)
+        return (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+
+    # -- vectorised coordinate conversions ------------------------------------------------
+    def to_xy(self, col: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel ``(col, row)`` (edges at integers) to CRS ``(x, y)``, vectorised."""
+        a, b, c, d, e, f = tuple(self.transform)[:6]
+        col = np.asarray(col, dtype=float)
+        row = np.asarray(row, dtype=float)
+        return (a * col + b * row + c, d * col + e * row + f)
+
+    def to_colrow(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CRS ``(x, y)`` to fractional pixel ``(col, row)``, vectorised."""
+        a, b, c, d, e, f = tuple(~self.transform)[:6]
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        return (a * x + b * y + c, d * x + e * y + f)
+
+    def __dask_tokenize__(self) -> tuple[str, tuple[float, ...], int, int]:
+        return (self.crs.to_wkt(), tuple(self.transform)[:6], self.width, self.height)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (for the manifest)."""
+        return {
+            "crs": self.crs.to_string(),
+            "crs_wkt": self.crs.to_wkt(),
+            "transform": list(tuple(self.transform)[:6]),
+            "width": self.width,
+            "height": self.height,
+            "res": list(self.res),
+            "resolution_m": list(self.resolution_m),
+        }
+
+
+def _geod(crs: CRS) -> Geod:
+    ell = crs.ellipsoid
+    if ell is None:  # pragma: no cover - geographic CRSs always have one
+        return Geod(ellps="WGS84")
+    return Geod(a=ell.semi_major_metre, b=ell.semi_minor_metre)
+
+
+def _unit_factor(crs: CRS) -> float:
+    """Metres per CRS unit along the first axis (1 for metre CRSs, 0.3048 for feet...)."""
+    try:
+        factor = crs.axis_info[0].unit_conversion_factor
+    except (IndexError, AttributeError):
+        return 1.0
+    return float(factor) if factor else 1.0

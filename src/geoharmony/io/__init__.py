@@ -1,0 +1,1 @@
+"""Raster I/O at the edge: metadata, windowed reads with edge fill and masks, warping."""

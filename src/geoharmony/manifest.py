@@ -1,0 +1,70 @@
+"""The manifest: what went in (config, input checksums, grids), with which versions, and
+what was completed. Written as ``manifest.json`` in the dataset folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+INDEX = "index.parquet"
+_PACKAGES = ("geoharmony", "numpy", "rasterio", "shapely", "pyproj", "geopandas", "pyarrow", "zarr", "numcodecs", "dask", "distributed")
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, GDAL/PROJ and the libraries that shape the output."""
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    try:
+        import rasterio
+
+        out["gdal"] = rasterio.__gdal_version__
+        import pyproj
+
+        out["proj"] = pyproj.proj_version_str
+    except Exception:  # pragma: no cover - informational only
+        pass
+    return out
+
+
+def input_record(path: Path, info: Mapping[str, Any]) -> dict[str, Any]:
+    """Size, checksum and grid of one input file."""
+    st = path.stat()
+    return {**info, "path": str(path), "size": st.st_size, "sha256": sha256_file(path)}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename (never a half file)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def now() -> str:
+    """UTC timestamp, ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Load ``manifest.json`` of a dataset folder."""
+    return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))  # type: ignore[no-any-return]

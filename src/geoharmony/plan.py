@@ -1,0 +1,412 @@
+"""The plan: every decision made before a pixel is read.
+
+``compute_plan(cfg)`` reads raster headers and the boundary, then decides, per region,
+the kept lattice centres and, per modality, each patch's window (nearest-centred on that
+raster's own lattice, after transforming the centre into its CRS) and its residual
+offset. It also orders patches spatially and cuts them into tasks (the unit of execution
+and of resume). ``plan(cfg)`` returns the same as a GeoDataFrame with footprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geoharmony.config import Config
+from geoharmony.errors import ConfigError, CRSMismatchError
+from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
+from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.lattice import Lattice
+from geoharmony.geometry.modes import finest, window_sizes
+from geoharmony.geometry.window import nearest_windows
+from geoharmony.io.raster_info import RasterInfo, read_info
+from geoharmony.study_area import Region, load_regions
+
+WGS84 = CRS.from_epsg(4326)
+#: Lattice points per side of one spatial tile: patches are ordered tile by tile.
+TILE = 8
+#: Margin (source pixels) read around a warped window, for the resampling kernel.
+WARP_MARGIN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """One output array family (a modality or a label): what every patch holds."""
+
+    name: str
+    kind: str  # "raster" | "vector" | "d8"
+    dtype: str
+    bands: int
+    width: int
+    height: int
+    fill_value: float
+    grid_of: str  # the modality whose window this output uses
+    categorical: bool = False
+    resampling: str = "nearest"
+    codes: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``extract`` executes, as data.
+
+    ``table`` holds one row per patch (row ``k`` is store position ``k``); per modality
+    ``m`` it has ``m_col_off``, ``m_row_off``, ``m_width``, ``m_height`` (the source
+    window read), ``m_dcol``/``m_drow`` (window centre minus patch centre, in pixels of
+    that raster) and ``m_offset_m``.
+    """
+
+    config: Config
+    reference: str
+    mode: str
+    regions: tuple[Region, ...]
+    sources: Mapping[str, Mapping[str, RasterInfo]]  # region id -> modality -> info
+    outputs: Mapping[str, OutputSpec]
+    table: pd.DataFrame
+    task_size: int
+    candidates: int
+
+    @property
+    def n_patches(self) -> int:
+        """Number of patches."""
+        return len(self.table)
+
+    @property
+    def n_tasks(self) -> int:
+        """Number of tasks."""
+        return math.ceil(self.n_patches / self.task_size) if self.n_patches else 0
+
+    def task_range(self, task: int) -> tuple[int, int]:
+        """Patch positions ``[start, stop)`` of one task."""
+        start = task * self.task_size
+        return start, min(start + self.task_size, self.n_patches)
+
+    def fingerprint(self) -> str:
+        """Stable hash of what this plan would write (config, inputs' identity, patches)."""
+        h = hashlib.sha256()
+        h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
+        for rid in sorted(self.sources):
+            for name, info in sorted(self.sources[rid].items()):
+                st = info.path.stat()
+                h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
+        h.update(pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).values.tobytes())
+        return h.hexdigest()
+
+
+_KEY_COLS = ["patch_id", "region", "lattice_i", "lattice_j"]
+
+
+def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, RasterInfo]]:
+    """Read every raster header needed, once per distinct file."""
+    cache: dict[str, RasterInfo] = {}
+    out: dict[str, dict[str, RasterInfo]] = {}
+    for r in regions:
+        out[r.id] = {}
+        for name, m in cfg.modalities.items():
+            p = m.path_for(r.id)
+            key = f"{p}|{m.bands}|{m.nodata}"
+            if key not in cache:
+                cache[key] = read_info(
+                    p, bands=m.bands, nodata=m.nodata, where=f"[modalities.{name}].path"
+                )
+            out[r.id][name] = cache[key]
+    return out
+
+
+def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
+    """Decide every patch and window (see module docstring). No pixels are read."""
+    regions = load_regions(cfg.study_area) if regions is None else regions
+    sources = load_sources(cfg, regions)
+    g = cfg.grid
+    first = sources[regions[0].id]
+    reference = g.reference or finest({n: i.grid for n, i in first.items()})
+    outputs = _output_specs(cfg, reference, sources, regions)
+
+    frames = []
+    n_candidates = 0
+    for region in regions:
+        infos = sources[region.id]
+        frame, n = _plan_region(cfg, region, infos, reference, outputs)
+        n_candidates += n
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    s = cfg.output.patches_per_shard
+    task_size = max(s, round(64 / s) * s)
+    if len(table):
+        table["task"] = np.arange(len(table)) // task_size
+        table["split"] = _assign_splits(cfg, table)
+    return Plan(cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates)
+
+
+def _output_specs(
+    cfg: Config,
+    reference: str,
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    regions: list[Region],
+) -> dict[str, OutputSpec]:
+    specs: dict[str, OutputSpec] = {}
+    sizes_seen: dict[str, set[tuple[int, int]]] = {}
+    for r in regions:
+        grids = {n: i.grid for n, i in sources[r.id].items()}
+        sizes = window_sizes(
+            cfg.grid.mode, reference, cfg.grid.patch_size, grids,
+            where=f"{cfg.source}: [grid].patch_size",
+        )
+        for n, wh in sizes.items():
+            sizes_seen.setdefault(n, set()).add(wh)
+    for name, m in cfg.modalities.items():
+        infos = [sources[r.id][name] for r in regions]
+        dtypes = {i.dtype for i in infos}
+        counts = {len(i.bands) for i in infos}
+        if len(dtypes) > 1 or len(counts) > 1 or len(sizes_seen[name]) > 1:
+            raise ConfigError(
+                f"{cfg.source}: [modalities.{name}].path gives rasters of different dtype, "
+                f"band count or patch size across regions ({sorted(dtypes)}, {sorted(counts)}, "
+                f"{sorted(sizes_seen[name])}); per-region files must agree"
+            )
+        w, h = sizes_seen[name].pop()
+        specs[name] = OutputSpec(
+            name=name,
+            kind="raster",
+            dtype=infos[0].dtype,
+            bands=len(infos[0].bands),
+            width=w,
+            height=h,
+            fill_value=infos[0].fill_value,
+            grid_of=name if cfg.grid.mode != "resample" else reference,
+            categorical=m.categorical,
+            resampling=m.warp_resampling,
+        )
+    for name, lab in cfg.labels.items():
+        base = specs[lab.grid or reference]
+        codes = (
+            {"none": 0, **{s.path.stem: s.value for s in lab.sources}}
+            if lab.kind == "vector"
+            else {"east": 1, "southeast": 2, "south": 4, "southwest": 8, "west": 16,
+                  "northwest": 32, "north": 64, "northeast": 128, "undefined": 0}
+        )
+        specs[name] = OutputSpec(
+            name=name, kind=lab.kind, dtype="uint8", bands=1, width=base.width,
+            height=base.height, fill_value=0, grid_of=base.grid_of, categorical=True,
+            codes=codes,
+        )
+    return specs
+
+
+def _keep(cfg: Config, lat: Lattice, geom: Any, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Boolean mask of lattice points kept by the ``[grid].keep`` rule (vectorised)."""
+    x, y = lat.xy(i, j)
+    keep = cfg.grid.keep
+    shapely.prepare(geom)
+    if keep == "center":
+        return np.asarray(shapely.intersects_xy(geom, x, y))
+    p = lat.patch_size
+    polys = window_polygons(lat.grid, j * lat.stride, i * lat.stride, p, p)
+    hit = np.asarray(shapely.intersects(geom, polys))
+    out = np.zeros(len(i), dtype=bool)
+    if keep == "inside":
+        out[hit] = shapely.covers(geom, polys[hit])
+        return out
+    inter = shapely.area(shapely.intersection(polys[hit], geom))
+    out[hit] = inter / shapely.area(polys[hit]) >= cfg.grid.min_overlap - 1e-12
+    return out
+
+
+def _plan_region(
+    cfg: Config,
+    region: Region,
+    infos: Mapping[str, RasterInfo],
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+) -> tuple[pd.DataFrame, int]:
+    ref = infos[reference].grid
+    lat = Lattice(ref, cfg.grid.patch_size, cfg.grid.stride)
+    geom_ref = region.in_crs(ref.crs)
+    if shapely.is_empty(geom_ref) or not np.all(np.isfinite(shapely.bounds(geom_ref))):
+        raise CRSMismatchError(
+            f"{cfg.study_area.boundary}: region {region.id!r} cannot be transformed into the "
+            f"reference raster's CRS ({ref.crs.to_string()})"
+        )
+    ii, jj = lat.covering(tuple(shapely.bounds(geom_ref)))  # type: ignore[arg-type]
+    n_cand = len(ii)
+    kept = _keep(cfg, lat, geom_ref, ii, jj)
+    ii, jj = ii[kept], jj[kept]
+    # Spatial order: tile by tile, then row-major inside a tile (compact tasks).
+    order = np.lexsort((jj, ii, jj // TILE, ii // TILE))
+    ii, jj = ii[order], jj[order]
+    cx, cy = lat.xy(ii, jj)
+    lon, latd = transform_points(cx, cy, ref.crs, WGS84)
+    cols: dict[str, Any] = {
+        "patch_id": [f"{region.id}_r{a}_c{b}" for a, b in zip(ii.tolist(), jj.tolist(), strict=True)],
+        "region": np.full(len(ii), region.id, dtype=object),
+        "lattice_i": ii,
+        "lattice_j": jj,
+        "center_x": cx,
+        "center_y": cy,
+        "lon": lon,
+        "lat": latd,
+    }
+    p = cfg.grid.patch_size
+    for name, info in infos.items():
+        spec = outputs[name]
+        if cfg.grid.mode == "resample":
+            _resample_windows(cols, name, info, ref, ii * lat.stride, jj * lat.stride, p)
+            continue
+        mx, my = transform_points(cx, cy, ref.crs, info.grid.crs)
+        ch = nearest_windows(info.grid, mx, my, spec.width, spec.height)
+        cols[f"{name}_col_off"] = ch.col_off
+        cols[f"{name}_row_off"] = ch.row_off
+        cols[f"{name}_width"] = np.full(len(ii), spec.width, dtype=np.int64)
+        cols[f"{name}_height"] = np.full(len(ii), spec.height, dtype=np.int64)
+        cols[f"{name}_dcol"] = ch.dcol
+        cols[f"{name}_drow"] = ch.drow
+        cols[f"{name}_offset_m"] = ch.offset_m
+    return pd.DataFrame(cols), n_cand
+
+
+def _resample_windows(
+    cols: dict[str, Any],
+    name: str,
+    info: RasterInfo,
+    ref: Grid,
+    row_off: np.ndarray,
+    col_off: np.ndarray,
+    p: int,
+) -> None:
+    """Source windows covering each destination (reference) window, plus a kernel margin."""
+    n = len(row_off)
+    polys = window_polygons(ref, col_off, row_off, p, p, points_per_edge=8)
+    polys = to_crs(polys, ref.crs, info.grid.crs)
+    coords, idx = shapely.get_coordinates(polys, return_index=True)
+    c, r = info.grid.to_colrow(coords[:, 0], coords[:, 1])
+    cmin = np.full(n, np.inf)
+    rmin = np.full(n, np.inf)
+    cmax = np.full(n, -np.inf)
+    rmax = np.full(n, -np.inf)
+    np.minimum.at(cmin, idx, c)
+    np.minimum.at(rmin, idx, r)
+    np.maximum.at(cmax, idx, c)
+    np.maximum.at(rmax, idx, r)
+    c0 = np.floor(cmin).astype(np.int64) - WARP_MARGIN
+    r0 = np.floor(rmin).astype(np.int64) - WARP_MARGIN
+    cols[f"{name}_col_off"] = c0
+    cols[f"{name}_row_off"] = r0
+    cols[f"{name}_width"] = np.ceil(cmax).astype(np.int64) + WARP_MARGIN - c0
+    cols[f"{name}_height"] = np.ceil(rmax).astype(np.int64) + WARP_MARGIN - r0
+    # Every modality lands on the reference window itself: no residual.
+    cols[f"{name}_dcol"] = np.zeros(n)
+    cols[f"{name}_drow"] = np.zeros(n)
+    cols[f"{name}_offset_m"] = np.zeros(n)
+
+
+# -- splits -----------------------------------------------------------------------------
+def _uniform_hash(a: np.ndarray, b: np.ndarray, seed: int) -> np.ndarray:
+    """Deterministic uniform [0, 1) values from integer pairs (splitmix64 mixing)."""
+    with np.errstate(over="ignore"):
+        z = (a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
+            b.astype(np.uint64) + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9)
+        )
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _split_of(u: np.ndarray, fractions: tuple[float, float, float]) -> np.ndarray:
+    edges = np.cumsum(fractions)
+    names = np.array(["train", "val", "test"], dtype=object)
+    return names[np.minimum(np.searchsorted(edges, u, side="right"), 2)]
+
+
+def _assign_splits(cfg: Config, table: pd.DataFrame) -> np.ndarray:
+    sc = cfg.split
+    if sc is None:
+        return np.full(len(table), "train", dtype=object)
+    if sc.by == "region":
+        ids = sorted(table["region"].unique())
+        if sc.lists:
+            lookup = {rid: k for k, v in sc.lists.items() for rid in v}
+            return table["region"].map(lambda r: lookup.get(r, "unassigned")).to_numpy(dtype=object)
+        rng = np.random.default_rng(sc.seed)
+        perm = rng.permutation(len(ids))
+        n = len(ids)
+        n_train = round(sc.fractions[0] * n)
+        n_val = round(sc.fractions[1] * n)
+        names = np.array(["test"] * n, dtype=object)
+        names[perm[:n_train]] = "train"
+        names[perm[n_train : n_train + n_val]] = "val"
+        lookup2 = dict(zip(ids, names, strict=True))
+        return table["region"].map(lookup2).to_numpy(dtype=object)
+    # by block: square blocks of block_m metres in a global equal-area CRS.
+    x, y = transform_points(table["lon"].to_numpy(), table["lat"].to_numpy(), WGS84, CRS.from_epsg(6933))
+    bx = np.floor(x / sc.block_m).astype(np.int64)
+    by = np.floor(y / sc.block_m).astype(np.int64)
+    return _split_of(_uniform_hash(bx, by, sc.seed), sc.fractions)
+
+
+# -- public GeoDataFrame view ----------------------------------------------------------
+def footprints(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> np.ndarray:
+    """Footprint polygons (EPSG:4326) of modality ``name``'s windows for the plan's rows."""
+    t = plan.table if rows is None else rows
+    out = np.empty(len(t), dtype=object)
+    spec = plan.outputs[name]
+    for rid, sub in t.groupby("region", sort=False):
+        infos = plan.sources[str(rid)]
+        pos = t.index.get_indexer(sub.index)
+        if plan.mode == "resample" or spec.kind != "raster":
+            g_name = plan.reference if plan.mode == "resample" else spec.grid_of
+            g = infos[g_name].grid
+            p = plan.config.grid.patch_size
+            if plan.mode == "resample":
+                c0 = sub["lattice_j"].to_numpy() * plan.config.grid.stride
+                r0 = sub["lattice_i"].to_numpy() * plan.config.grid.stride
+                w = h = p
+            else:
+                c0, r0 = sub[f"{g_name}_col_off"].to_numpy(), sub[f"{g_name}_row_off"].to_numpy()
+                w, h = spec.width, spec.height
+        else:
+            g = infos[name].grid
+            c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
+            w, h = spec.width, spec.height
+        k = 1 if g.crs == WGS84 else 8
+        polys = window_polygons(g, c0, r0, w, h, points_per_edge=k)
+        out[pos] = to_crs(polys, g.crs, WGS84)
+    return out
+
+
+def plan_frame(plan: Plan) -> Any:
+    """The plan as a GeoDataFrame (EPSG:4326): centre points plus per-modality footprints."""
+    import geopandas as gpd
+
+    t = plan.table.copy()
+    geom = shapely.points(t["lon"].to_numpy(), t["lat"].to_numpy()) if len(t) else []
+    gdf = gpd.GeoDataFrame(t, geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
+    for name in plan.config.modalities:
+        gdf[f"{name}_footprint"] = gpd.GeoSeries(footprints(plan, name) if len(t) else [], crs=WGS84)
+    return gdf
+
+
+def plan(cfg: Config) -> Any:
+    """Plan the patches of a configuration: a GeoDataFrame of kept centres with footprints.
+
+    Parameters
+    ----------
+    cfg
+        A validated configuration (:func:`geoharmony.load_config`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per patch, EPSG:4326 centre points, ``<modality>_footprint`` polygons and
+        each modality's window and alignment offset.
+    """
+    return plan_frame(compute_plan(cfg))

@@ -1,0 +1,41 @@
+"""``geoharmony info``: a plain-text summary of a written dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geoharmony.dataset import open_dataset
+
+
+def summary_text(path: str | Path) -> str:
+    """Patches, regions, modalities (shape, dtype, resolution, CRS), splits and valid fractions."""
+    ds = open_dataset(path)
+    m = ds.manifest
+    idx = ds.index
+    p = m["plan"]
+    lines = [
+        f"dataset   {ds.root}",
+        f"patches   {len(ds)} in {idx['region'].nunique()} region(s); mode {p['mode']}, "
+        f"reference {p['reference']}, patch {p['patch_size']} px, stride {p['stride']} px, keep {p['keep']}",
+        f"store     {m['store']['format']} ({m['store']['path']}, {m['store']['compression']})",
+        "outputs:",
+    ]
+    mods = m["inputs"]["modalities"]
+    for name, o in m["outputs"].items():
+        shape = "x".join(str(s) for s in o["shape"])
+        desc = f"  {name:<12} {shape:<14} {o['dtype']:<8}"
+        if name in mods:
+            rec = next(iter(mods[name].values()))
+            rx, ry = rec["resolution_m"]
+            desc += f" {rx:.2f} x {ry:.2f} m  {rec['crs']}"
+        else:
+            desc += f" label ({o['kind']}) on {o['grid_of']}"
+        vf = idx[f"{name}_valid_fraction"]
+        desc += f"  valid {vf.mean():.1%} (min {vf.min():.1%})"
+        lines.append(desc)
+    counts = idx["split"].value_counts().to_dict()
+    lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    per_region = idx["region"].value_counts()
+    if len(per_region) > 1:
+        lines.append(f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each")
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""The writer plug-in interface.
+
+A writer persists a plan's patch arrays. The coordinator calls :meth:`PatchWriter.create`
+once; then each task (possibly in another process, on another machine sharing the
+filesystem) opens the store with :meth:`PatchWriter.open` and calls
+:meth:`PatchWriter.write` for its own contiguous range of patch positions. Task ranges
+are aligned to ``patches_per_shard`` so concurrent tasks never touch the same file or
+shard. Readers go through :class:`PatchStore`.
+
+Capabilities are class attributes (ask, don't catch): ``supports_parallel_tasks``
+(disjoint task ranges may be written concurrently) and ``supports_random_access``
+(:meth:`PatchStore.read` of one patch is cheap).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class ArraySpec:
+    """One stored array: ``shape`` is per patch (e.g. ``(bands, h, w)`` or ``(h, w)``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    fill_value: float | bool
+
+
+class PatchWriter(ABC):
+    """Interface of every store format."""
+
+    #: Format name used in ``[output].format``.
+    format: ClassVar[str]
+    #: File or folder name of the store inside the dataset folder.
+    store_name: ClassVar[str]
+    #: Disjoint task ranges may be written concurrently by several processes.
+    supports_parallel_tasks: ClassVar[bool] = False
+    #: Reading one patch back does not require scanning the store.
+    supports_random_access: ClassVar[bool] = False
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / self.store_name
+
+    @abstractmethod
+    def create(
+        self,
+        specs: Mapping[str, ArraySpec],
+        n_patches: int,
+        *,
+        patches_per_shard: int,
+        compression: str,
+    ) -> None:
+        """Create an empty store for ``n_patches`` patches of each array."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open an existing store for writing (in a worker)."""
+
+    @abstractmethod
+    def write(self, start: int, arrays: Mapping[str, np.ndarray]) -> None:
+        """Write patches ``start .. start + n`` of every array (``arrays[name]`` is (n, ...))."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release resources."""
+
+    @classmethod
+    @abstractmethod
+    def reader(cls, root: Path) -> PatchStore:
+        """Open a written store for reading."""
+
+
+class PatchStore(ABC):
+    """Read access to a written store."""
+
+    @property
+    @abstractmethod
+    def names(self) -> list[str]:
+        """Stored array names (modalities, labels and their ``_mask`` arrays)."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of patches."""
+
+    @abstractmethod
+    def read(self, name: str, index: int | slice | np.ndarray) -> np.ndarray:
+        """Read one patch, a slice or a sorted index array of one array."""
+
+    def read_patch(self, index: int) -> dict[str, np.ndarray]:
+        """All arrays of one patch."""
+        return {n: self.read(n, index) for n in self.names}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

@@ -1,0 +1,46 @@
+"""Find writers by format name: built-ins plus ``geoharmony.writers`` entry points."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from geoharmony.errors import ConfigError
+from geoharmony.writers.base import PatchWriter
+
+_BUILTIN = {
+    "zarr": "geoharmony.writers.zarr_writer:ZarrWriter",
+}
+
+
+def _targets() -> dict[str, str]:
+    found = dict(_BUILTIN)
+    for ep in entry_points(group="geoharmony.writers"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def available_formats() -> list[str]:
+    """Format names a writer is registered for."""
+    return sorted(_targets())
+
+
+def get_writer(fmt: str) -> type[PatchWriter]:
+    """The writer class of a format.
+
+    Raises
+    ------
+    ConfigError
+        If no writer is registered for ``fmt``.
+    """
+    targets = _targets()
+    if fmt not in targets:
+        raise ConfigError(
+            f"[output].format = {fmt!r} has no writer installed; available: "
+            f"{', '.join(sorted(targets))}"
+        )
+    module, _, attr = targets[fmt].partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, PatchWriter)):
+        raise ConfigError(f"writer {targets[fmt]!r} for format {fmt!r} is not a PatchWriter")
+    return cls
