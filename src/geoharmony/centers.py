@@ -16,10 +16,16 @@ def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
 
     GeoJSON holds one geometry per feature, so there the footprints are WKT strings.
     """
-    out = Path(out) if out is not None else cfg.output.path.with_name(cfg.output.path.name + "_centers.parquet")
+    out = (
+        Path(out)
+        if out is not None
+        else cfg.output.path.with_name(cfg.output.path.name + "_centers.parquet")
+    )
     ext = out.suffix.lower()
     if ext not in (".parquet", ".geoparquet", ".geojson", ".json"):
-        raise ConfigError(f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}")
+        raise ConfigError(
+            f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}"
+        )
     gdf = plan(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

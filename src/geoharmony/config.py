@@ -171,7 +171,14 @@ class _Reader:
     def fail(self, key: str, msg: str) -> None:
         raise ConfigError(f"{self.where(key)} {msg}")
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+    def get(
+        self,
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any = None,
+        *,
+        required: bool = False,
+    ) -> Any:
         if key not in self.data:
             if required:
                 self.fail(key, "is required but missing")
@@ -240,13 +247,20 @@ def load_config(path: str | Path) -> Config:
 def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     """Validate an already-parsed configuration mapping (see :func:`load_config`)."""
     base = source.parent
-    top = _Reader(source, "", dict(raw), ("study_area", "grid", "modalities", "output", "split", "labels"))
+    top = _Reader(
+        source, "", dict(raw), ("study_area", "grid", "modalities", "output", "split", "labels")
+    )
     top.where = lambda key: f"{source}: [{key}]" if key else f"{source}:"  # type: ignore[method-assign]
     for required in ("study_area", "grid", "modalities", "output"):
         if required not in raw:
             raise ConfigError(f"{source}: the [{required}] table is required but missing")
 
-    sa = _Reader(source, "study_area", raw["study_area"], ("boundary", "layer", "id_field", "where", "buffer_m", "extent"))
+    sa = _Reader(
+        source,
+        "study_area",
+        raw["study_area"],
+        ("boundary", "layer", "id_field", "where", "buffer_m", "extent"),
+    )
     study_area = StudyAreaConfig(
         boundary=sa.path("boundary", base),  # type: ignore[arg-type]
         layer=sa.get("layer", str),
@@ -258,19 +272,30 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
 
     mods_raw = raw["modalities"]
     if not isinstance(mods_raw, dict) or not mods_raw:
-        raise ConfigError(f"{source}: [modalities] must hold at least one [modalities.NAME] table, found {mods_raw!r}")
+        raise ConfigError(
+            f"{source}: [modalities] must hold at least one [modalities.NAME] table, found {mods_raw!r}"
+        )
     modalities: dict[str, ModalityConfig] = {}
     for name, table in mods_raw.items():
         if not name.isidentifier():
             raise ConfigError(
                 f"{source}: [modalities.{name}] name must be a plain identifier (letters, digits, _), found {name!r}"
             )
-        m = _Reader(source, f"modalities.{name}", table, ("path", "bands", "categorical", "nodata", "resampling"))
+        m = _Reader(
+            source,
+            f"modalities.{name}",
+            table,
+            ("path", "bands", "categorical", "nodata", "resampling"),
+        )
         p = m.path("path", base)
         bands = m.get("bands", list)
         if bands is not None:
-            if not bands or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands):
-                m.fail("bands", f"must be a non-empty list of 1-based band numbers, found {bands!r}")
+            if not bands or not all(
+                isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in bands
+            ):
+                m.fail(
+                    "bands", f"must be a non-empty list of 1-based band numbers, found {bands!r}"
+                )
             bands = tuple(bands)
         res = m.get("resampling", str)
         if res is not None and res not in RESAMPLINGS:
@@ -284,7 +309,12 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
             resampling=res,
         )
 
-    g = _Reader(source, "grid", raw["grid"], ("reference", "patch_size", "stride", "mode", "keep", "min_overlap"))
+    g = _Reader(
+        source,
+        "grid",
+        raw["grid"],
+        ("reference", "patch_size", "stride", "mode", "keep", "min_overlap"),
+    )
     patch_size = g.positive_int("patch_size", required=True)
     reference = g.get("reference", str)
     if reference is not None and reference not in modalities:
@@ -307,7 +337,9 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
         min_overlap=float(min_overlap),  # type: ignore[arg-type]
     )
 
-    o = _Reader(source, "output", raw["output"], ("path", "format", "compression", "patches_per_shard"))
+    o = _Reader(
+        source, "output", raw["output"], ("path", "format", "compression", "patches_per_shard")
+    )
     output = OutputConfig(
         path=o.path("path", base),  # type: ignore[arg-type]
         format=o.choice("format", FORMATS, "zarr"),
@@ -319,12 +351,16 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     labels = _labels(source, base, raw.get("labels", {}), modalities)
     clash = set(labels) & set(modalities)
     if clash:
-        raise ConfigError(f"{source}: [labels.{sorted(clash)[0]}] has the same name as a modality; rename one")
+        raise ConfigError(
+            f"{source}: [labels.{sorted(clash)[0]}] has the same name as a modality; rename one"
+        )
     return Config(source, study_area, grid, modalities, output, split, labels, dict(raw))
 
 
 def _split(source: Path, base: Path, table: Any) -> SplitConfig:
-    s = _Reader(source, "split", table, ("by", "fractions", "train", "val", "test", "seed", "block_m"))
+    s = _Reader(
+        source, "split", table, ("by", "fractions", "train", "val", "test", "seed", "block_m")
+    )
     by = s.choice("by", SPLIT_BY, "region")
     fr = s.get("fractions", list, [0.8, 0.1, 0.1])
     if (
@@ -332,7 +368,10 @@ def _split(source: Path, base: Path, table: Any) -> SplitConfig:
         or not all(isinstance(f, int | float) and not isinstance(f, bool) and f >= 0 for f in fr)
         or abs(sum(fr) - 1.0) > 1e-6
     ):
-        s.fail("fractions", f"must be three non-negative numbers (train, val, test) summing to 1, found {fr!r}")
+        s.fail(
+            "fractions",
+            f"must be three non-negative numbers (train, val, test) summing to 1, found {fr!r}",
+        )
     lists: dict[str, tuple[str, ...]] = {}
     for key in ("train", "val", "test"):
         v = s.get(key, (str, list))
@@ -342,7 +381,11 @@ def _split(source: Path, base: Path, table: Any) -> SplitConfig:
             p = Path(v) if Path(v).is_absolute() else base / v
             if not p.is_file():
                 s.fail(key, f"names a file of region ids that does not exist: {p}")
-            v = [line.strip() for line in p.read_text().splitlines() if line.strip() and not line.startswith("#")]
+            v = [
+                line.strip()
+                for line in p.read_text().splitlines()
+                if line.strip() and not line.startswith("#")
+            ]
         lists[key] = tuple(str(x) for x in v)
     if lists and by != "region":
         s.fail("by", f"explicit train/val/test lists need by = 'region', found {by!r}")
@@ -353,7 +396,9 @@ def _split(source: Path, base: Path, table: Any) -> SplitConfig:
     return SplitConfig(by, tuple(float(f) for f in fr), lists or None, int(seed), float(block_m))  # type: ignore[arg-type]
 
 
-def _labels(source: Path, base: Path, table: Any, modalities: Mapping[str, ModalityConfig]) -> dict[str, LabelConfig]:
+def _labels(
+    source: Path, base: Path, table: Any, modalities: Mapping[str, ModalityConfig]
+) -> dict[str, LabelConfig]:
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: [labels] must hold [labels.NAME] tables, found {table!r}")
     out = {}
@@ -363,13 +408,21 @@ def _labels(source: Path, base: Path, table: Any, modalities: Mapping[str, Modal
         if kind == "vector":
             grid = r.get("grid", str, required=True)
             if grid not in modalities:
-                r.fail("grid", f"must name a modality, found {grid!r}; defined: {', '.join(modalities)}")
+                r.fail(
+                    "grid",
+                    f"must name a modality, found {grid!r}; defined: {', '.join(modalities)}",
+                )
             srcs_raw = r.get("sources", list, required=True)
             if not srcs_raw:
                 r.fail("sources", "must list at least one { path = ... } source")
             srcs = []
             for k, sr in enumerate(srcs_raw):
-                v = _Reader(source, f"labels.{name}.sources[{k}]", sr, ("path", "layer", "buffer_m", "where", "value"))
+                v = _Reader(
+                    source,
+                    f"labels.{name}.sources[{k}]",
+                    sr,
+                    ("path", "layer", "buffer_m", "where", "value"),
+                )
                 value = v.get("value", int, k + 1 if len(srcs_raw) > 1 else 1)
                 if not 1 <= value <= 255:
                     v.fail("value", f"must be a label code in 1..255, found {value!r}")
@@ -382,10 +435,18 @@ def _labels(source: Path, base: Path, table: Any, modalities: Mapping[str, Modal
                         value=value,
                     )
                 )
-            out[name] = LabelConfig(name, kind, grid=grid, sources=tuple(srcs), all_touched=bool(r.get("all_touched", bool, True)))
+            out[name] = LabelConfig(
+                name,
+                kind,
+                grid=grid,
+                sources=tuple(srcs),
+                all_touched=bool(r.get("all_touched", bool, True)),
+            )
         else:
             dem = r.get("dem", str, required=True)
             if dem not in modalities:
-                r.fail("dem", f"must name a modality, found {dem!r}; defined: {', '.join(modalities)}")
+                r.fail(
+                    "dem", f"must name a modality, found {dem!r}; defined: {', '.join(modalities)}"
+                )
             out[name] = LabelConfig(name, kind, grid=dem, dem=dem)
     return out

@@ -50,6 +50,23 @@ class Dataset:
         """Modality and label names."""
         return list(self.manifest["outputs"])
 
+    @property
+    def d8_outputs(self) -> list[str]:
+        """Outputs holding D8 flow-direction codes (for :mod:`geoharmony.augment`)."""
+        return [n for n, o in self.manifest["outputs"].items() if o["kind"] == "d8"]
+
+    def stats(self, split: str = "train") -> dict[str, Any]:
+        """Per-band ``mean``/``std``/``min``/``max``/``count`` over valid pixels of a split.
+
+        ``split="all"`` covers every patch. Computed once at extraction time.
+        """
+        stats = self.manifest.get("stats", {})
+        out = {name: per[split] for name, per in stats.items() if split in per}
+        if not out:
+            present = sorted({s for per in stats.values() for s in per})
+            raise DatasetError(f"{self.root}: no statistics for split {split!r}; present: {present}")
+        return out
+
     def __len__(self) -> int:
         return int(self.manifest["plan"]["n_patches"])
 

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def run_demo(out: Path, *, workers: int | None = None, progress: bool | None = None, seed: int = 0) -> Iterator[str]:
+def run_demo(
+    out: Path, *, workers: int | None = None, progress: bool | None = None, seed: int = 0
+) -> Iterator[str]:
     """Run the whole pipeline on a synthetic area; yield lines describing what was written."""
     import geoharmony as gh
     from geoharmony.demo_data import synthesize_study_area
@@ -17,7 +19,9 @@ def run_demo(out: Path, *, workers: int | None = None, progress: bool | None = N
     cfg_path = synthesize_study_area(data, seed=seed)
     yield f"inputs:   {data} (config {cfg_path})"
     cfg = gh.load_config(cfg_path)
-    dataset = gh.extract(cfg, out=out / "dataset", workers=workers, progress=progress, overwrite=True)
+    dataset = gh.extract(
+        cfg, out=out / "dataset", workers=workers, progress=progress, overwrite=True
+    )
     yield f"dataset:  {dataset}"
     yield summary_text(dataset)
     try:

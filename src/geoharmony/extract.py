@@ -32,6 +32,7 @@ from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
 from geoharmony.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
 from geoharmony.plan import OutputSpec, Plan, compute_plan, plan_frame
+from geoharmony.stats import band_moments, merge_moments
 from geoharmony.writers import ArraySpec, get_writer
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,13 @@ def run_task(task: Task) -> dict[str, Any]:
     writer.write(task.start, arrays)
     writer.close()
     valid = {o: arrays[f"{o}_mask"].reshape(n, -1).mean(axis=1).round(6).tolist() for o in task.outputs}
-    record = {"task": task.index, "start": task.start, "n": n, "valid_fraction": valid}
+    record = {
+        "task": task.index,
+        "start": task.start,
+        "n": n,
+        "valid_fraction": valid,
+        "stats": band_moments(task, arrays),
+    }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
     return record
 
@@ -409,6 +416,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str) -> None:
             vf[rec["start"] : rec["start"] + rec["n"]] = rec["valid_fraction"][name]
         gdf[f"{name}_valid_fraction"] = vf
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
+    stats = merge_moments([rec["stats"] for rec in records])
     gdf.to_parquet(root / INDEX, index=False, geometry_encoding="WKB", write_covering_bbox=False)
     cfg = plan.config
     inputs = {}
@@ -462,6 +470,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str) -> None:
             }
             for name, o in plan.outputs.items()
         },
+        "stats": stats,
         "completed": {"tasks": plan.n_tasks, "finished": now()},
     }
     write_json_atomic(root / MANIFEST, manifest)

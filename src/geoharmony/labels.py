@@ -23,13 +23,32 @@ from geoharmony.geometry.footprint import to_crs
 from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.study_area import local_metric_crs
 
-D8_CODES = {"east": 1, "southeast": 2, "south": 4, "southwest": 8, "west": 16,
-            "northwest": 32, "north": 64, "northeast": 128}
+D8_CODES = {
+    "east": 1,
+    "southeast": 2,
+    "south": 4,
+    "southwest": 8,
+    "west": 16,
+    "northwest": 32,
+    "north": 64,
+    "northeast": 128,
+}
 # (drow, dcol, code) in ESRI order
-_D8 = ((0, 1, 1), (1, 1, 2), (1, 0, 4), (1, -1, 8), (0, -1, 16), (-1, -1, 32), (-1, 0, 64), (-1, 1, 128))
+_D8 = (
+    (0, 1, 1),
+    (1, 1, 2),
+    (1, 0, 4),
+    (1, -1, 8),
+    (0, -1, 16),
+    (-1, -1, 32),
+    (-1, 0, 64),
+    (-1, 1, 128),
+)
 
 
-def d8_flow_direction(dem: np.ndarray, valid: np.ndarray, res_m: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def d8_flow_direction(
+    dem: np.ndarray, valid: np.ndarray, res_m: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """D8 flow direction of the interior of ``dem`` (a 1-pixel halo is consumed).
 
     Parameters
@@ -82,7 +101,9 @@ class VectorLayer:
     tree: Any
 
 
-def load_vector_layers(sources: Sequence[VectorSource], grid: Grid, *, where: str) -> list[VectorLayer]:
+def load_vector_layers(
+    sources: Sequence[VectorSource], grid: Grid, *, where: str
+) -> list[VectorLayer]:
     """Read, reproject and buffer (in metres) the vector sources of one label."""
     import geopandas as gpd
 
@@ -93,7 +114,9 @@ def load_vector_layers(sources: Sequence[VectorSource], grid: Grid, *, where: st
         try:
             gdf = gpd.read_file(src.path, layer=src.layer, where=src.where)
         except Exception as exc:
-            raise InputError(f"{src.path}: cannot read vector label source ({where}): {exc}") from None
+            raise InputError(
+                f"{src.path}: cannot read vector label source ({where}): {exc}"
+            ) from None
         if gdf.crs is None:
             raise InputError(f"{src.path}: vector label source ({where}) has no CRS")
         crs = CRS.from_user_input(gdf.crs)
@@ -103,16 +126,29 @@ def load_vector_layers(sources: Sequence[VectorSource], grid: Grid, *, where: st
         if src.buffer_m and len(geoms):
             if grid.is_geographic or _unit_factor(grid.crs) != 1.0:
                 local = local_metric_crs(shapely.union_all(geoms), crs)
-                geoms = to_crs(shapely.buffer(to_crs(geoms, crs, local), src.buffer_m), local, grid.crs)
+                geoms = to_crs(
+                    shapely.buffer(to_crs(geoms, crs, local), src.buffer_m), local, grid.crs
+                )
             else:
                 geoms = shapely.buffer(to_crs(geoms, crs, grid.crs), src.buffer_m)
         else:
             geoms = to_crs(geoms, crs, grid.crs)
-        layers.append(VectorLayer(np.asarray(geoms, dtype=object), src.value, shapely.STRtree(geoms)))
+        layers.append(
+            VectorLayer(np.asarray(geoms, dtype=object), src.value, shapely.STRtree(geoms))
+        )
     return layers
 
 
-def burn(layers: Sequence[VectorLayer], grid: Grid, col_off: int, row_off: int, width: int, height: int, *, all_touched: bool) -> np.ndarray:
+def burn(
+    layers: Sequence[VectorLayer],
+    grid: Grid,
+    col_off: int,
+    row_off: int,
+    width: int,
+    height: int,
+    *,
+    all_touched: bool,
+) -> np.ndarray:
     """Burn the layers onto one window (later sources overwrite earlier ones)."""
     out = np.zeros((height, width), dtype=np.uint8)
     transform = grid.transform * Affine.translation(col_off, row_off)

@@ -15,7 +15,19 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 INDEX = "index.parquet"
-_PACKAGES = ("geoharmony", "numpy", "rasterio", "shapely", "pyproj", "geopandas", "pyarrow", "zarr", "numcodecs", "dask", "distributed")
+_PACKAGES = (
+    "geoharmony",
+    "numpy",
+    "rasterio",
+    "shapely",
+    "pyproj",
+    "geopandas",
+    "pyarrow",
+    "zarr",
+    "numcodecs",
+    "dask",
+    "distributed",
+)
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 22) -> str:

@@ -144,7 +144,9 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
         table["split"] = _assign_splits(cfg, table)
-    return Plan(cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates)
+    return Plan(
+        cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates
+    )
 
 
 def _output_specs(
@@ -158,7 +160,10 @@ def _output_specs(
     for r in regions:
         grids = {n: i.grid for n, i in sources[r.id].items()}
         sizes = window_sizes(
-            cfg.grid.mode, reference, cfg.grid.patch_size, grids,
+            cfg.grid.mode,
+            reference,
+            cfg.grid.patch_size,
+            grids,
             where=f"{cfg.source}: [grid].patch_size",
         )
         for n, wh in sizes.items():
@@ -191,12 +196,28 @@ def _output_specs(
         codes = (
             {"none": 0, **{s.path.stem: s.value for s in lab.sources}}
             if lab.kind == "vector"
-            else {"east": 1, "southeast": 2, "south": 4, "southwest": 8, "west": 16,
-                  "northwest": 32, "north": 64, "northeast": 128, "undefined": 0}
+            else {
+                "east": 1,
+                "southeast": 2,
+                "south": 4,
+                "southwest": 8,
+                "west": 16,
+                "northwest": 32,
+                "north": 64,
+                "northeast": 128,
+                "undefined": 0,
+            }
         )
         specs[name] = OutputSpec(
-            name=name, kind=lab.kind, dtype="uint8", bands=1, width=base.width,
-            height=base.height, fill_value=0, grid_of=base.grid_of, categorical=True,
+            name=name,
+            kind=lab.kind,
+            dtype="uint8",
+            bands=1,
+            width=base.width,
+            height=base.height,
+            fill_value=0,
+            grid_of=base.grid_of,
+            categorical=True,
             codes=codes,
         )
     return specs
@@ -246,7 +267,9 @@ def _plan_region(
     cx, cy = lat.xy(ii, jj)
     lon, latd = transform_points(cx, cy, ref.crs, WGS84)
     cols: dict[str, Any] = {
-        "patch_id": [f"{region.id}_r{a}_c{b}" for a, b in zip(ii.tolist(), jj.tolist(), strict=True)],
+        "patch_id": [
+            f"{region.id}_r{a}_c{b}" for a, b in zip(ii.tolist(), jj.tolist(), strict=True)
+        ],
         "region": np.full(len(ii), region.id, dtype=object),
         "lattice_i": ii,
         "lattice_j": jj,
@@ -347,7 +370,9 @@ def _assign_splits(cfg: Config, table: pd.DataFrame) -> np.ndarray:
         lookup2 = dict(zip(ids, names, strict=True))
         return table["region"].map(lookup2).to_numpy(dtype=object)
     # by block: square blocks of block_m metres in a global equal-area CRS.
-    x, y = transform_points(table["lon"].to_numpy(), table["lat"].to_numpy(), WGS84, CRS.from_epsg(6933))
+    x, y = transform_points(
+        table["lon"].to_numpy(), table["lat"].to_numpy(), WGS84, CRS.from_epsg(6933)
+    )
     bx = np.floor(x / sc.block_m).astype(np.int64)
     by = np.floor(y / sc.block_m).astype(np.int64)
     return _split_of(_uniform_hash(bx, by, sc.seed), sc.fractions)
@@ -391,7 +416,9 @@ def plan_frame(plan: Plan) -> Any:
     geom = shapely.points(t["lon"].to_numpy(), t["lat"].to_numpy()) if len(t) else []
     gdf = gpd.GeoDataFrame(t, geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
     for name in plan.config.modalities:
-        gdf[f"{name}_footprint"] = gpd.GeoSeries(footprints(plan, name) if len(t) else [], crs=WGS84)
+        gdf[f"{name}_footprint"] = gpd.GeoSeries(
+            footprints(plan, name) if len(t) else [], crs=WGS84
+        )
     return gdf
 
 

@@ -47,7 +47,9 @@ def local_metric_crs(geom: Any, crs: CRS) -> CRS:
     """An azimuthal equidistant CRS centred on ``geom`` (true distances from its centre)."""
     c = shapely.centroid(geom)
     lon, lat = to_crs(np.array([c]), crs, CRS.from_epsg(4326))[0].coords[0]
-    return CRS.from_proj4(f"+proj=aeqd +lat_0={lat:.8f} +lon_0={lon:.8f} +datum=WGS84 +units=m +no_defs")
+    return CRS.from_proj4(
+        f"+proj=aeqd +lat_0={lat:.8f} +lon_0={lon:.8f} +datum=WGS84 +units=m +no_defs"
+    )
 
 
 def _densify(geom: Any, crs: CRS) -> Any:
@@ -77,8 +79,12 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
         gdf = gpd.read_file(path, layer=cfg.layer, where=cfg.where)
     except Exception as exc:  # pyogrio raises several types; all mean the same to a user
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if cfg.where and ("where" in msg.lower() or "sql" in msg.lower() or "attribute" in msg.lower()):
-            raise ConfigError(f"{path}: {where_key}.where = {cfg.where!r} is not a valid filter: {msg}") from None
+        if cfg.where and (
+            "where" in msg.lower() or "sql" in msg.lower() or "attribute" in msg.lower()
+        ):
+            raise ConfigError(
+                f"{path}: {where_key}.where = {cfg.where!r} is not a valid filter: {msg}"
+            ) from None
         raise InputError(f"{path}: cannot read the boundary file ({msg})") from None
     if gdf.crs is None:
         raise InputError(
@@ -118,7 +124,9 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
             local = local_metric_crs(boundary, crs)
             g_local = to_crs(np.array([_densify(boundary, crs)]), crs, local)[0]
             g_local = shapely.buffer(g_local, cfg.buffer_m, quad_segs=16)
-            geom = to_crs(np.array([shapely.segmentize(g_local, max(abs(cfg.buffer_m) / 4, 1.0))]), local, crs)[0]
+            geom = to_crs(
+                np.array([shapely.segmentize(g_local, max(abs(cfg.buffer_m) / 4, 1.0))]), local, crs
+            )[0]
             geom = shapely.make_valid(geom) if not shapely.is_valid(geom) else geom
         if cfg.extent == "bbox":
             geom = shapely.box(*shapely.bounds(geom))

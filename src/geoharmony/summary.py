@@ -37,5 +37,7 @@ def summary_text(path: str | Path) -> str:
     lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     per_region = idx["region"].value_counts()
     if len(per_region) > 1:
-        lines.append(f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each")
+        lines.append(
+            f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
+        )
     return "\n".join(lines)

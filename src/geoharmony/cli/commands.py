@@ -11,7 +11,11 @@ from geoharmony.cli.main import Context, handle_errors
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="GeoParquet (.parquet) or GeoJSON (.geojson).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="GeoParquet (.parquet) or GeoJSON (.geojson).",
+)
 @handle_errors
 def centers(config: Path, out: Path | None) -> None:
     """Plan only: the kept patch centres and per-modality footprints."""
@@ -24,18 +28,40 @@ def centers(config: Path, out: Path | None) -> None:
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Dataset folder (default [output].path).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset folder (default [output].path).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores)."
+)
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing dataset of another configuration.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an existing dataset of another configuration."
+)
 @click.pass_obj
 @handle_errors
-def extract(obj: Context, config: Path, out: Path | None, workers: int | None, scheduler: str | None, overwrite: bool) -> None:
+def extract(
+    obj: Context,
+    config: Path,
+    out: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    overwrite: bool,
+) -> None:
     """Extract the patch dataset (resumes an interrupted run)."""
     import geoharmony as gh
 
     cfg = gh.load_config(config)
-    path = gh.extract(cfg, out=out, workers=workers, scheduler=scheduler, overwrite=overwrite, progress=obj.progress)
+    path = gh.extract(
+        cfg,
+        out=out,
+        workers=workers,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        progress=obj.progress,
+    )
     click.echo(f"dataset: {path}")
 
 
@@ -50,8 +76,15 @@ def info(dataset: Path) -> None:
 
 
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_output"), show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo_output"),
+    show_default=True,
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores)."
+)
 @click.pass_obj
 @handle_errors
 def demo(obj: Context, out: Path, workers: int | None) -> None:
@@ -62,4 +95,19 @@ def demo(obj: Context, out: Path, workers: int | None) -> None:
         click.echo(line)
 
 
-COMMANDS = [centers, extract, info, demo]
+@click.command()
+@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def validate(dataset: Path) -> None:
+    """Re-read everything and check integrity against the manifest (exit 2 if invalid)."""
+    from geoharmony.validate import validate_or_raise
+
+    rep = validate_or_raise(dataset)
+    for line in rep.checked:
+        click.echo(f"ok    {line}")
+    for line in rep.notes:
+        click.echo(f"note  {line}")
+    click.echo(f"valid: {dataset}")
+
+
+COMMANDS = [centers, extract, info, demo, validate]

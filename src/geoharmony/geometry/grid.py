@@ -86,7 +86,9 @@ class Grid:
     def from_dataset(cls, ds: Any) -> Grid:
         """Build the grid of an open rasterio dataset."""
         if ds.crs is None:
-            raise InputError(f"{ds.name}: the raster has no CRS; assign one (e.g. gdal_edit -a_srs)")
+            raise InputError(
+                f"{ds.name}: the raster has no CRS; assign one (e.g. gdal_edit -a_srs)"
+            )
         return cls(norm_crs(ds.crs), ds.transform, ds.width, ds.height)
 
     # -- derived values -----------------------------------------------------------------

@@ -57,6 +57,8 @@ class Lattice:
         i0 = math.floor((rows.min() - p) / s)
         i1 = math.ceil(rows.max() / s)
         ii, jj = np.meshgrid(
-            np.arange(i0, i1 + 1, dtype=np.int64), np.arange(j0, j1 + 1, dtype=np.int64), indexing="ij"
+            np.arange(i0, i1 + 1, dtype=np.int64),
+            np.arange(j0, j1 + 1, dtype=np.int64),
+            indexing="ij",
         )
         return ii.ravel(), jj.ravel()

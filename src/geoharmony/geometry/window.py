@@ -90,7 +90,9 @@ def nearest_offsets(frac: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
     return off.astype(np.int64), off - start
 
 
-def nearest_windows(grid: Grid, x: np.ndarray, y: np.ndarray, width: int, height: int) -> WindowChoice:
+def nearest_windows(
+    grid: Grid, x: np.ndarray, y: np.ndarray, width: int, height: int
+) -> WindowChoice:
     """Choose, for centres ``(x, y)`` in ``grid.crs``, the nearest-centred windows.
 
     Parameters

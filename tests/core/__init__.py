@@ -1,0 +1,1 @@
+"""core tests (issue 2)."""

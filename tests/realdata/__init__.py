@@ -1,0 +1,1 @@
+"""realdata tests (issue 2)."""
