@@ -292,13 +292,20 @@ def _workers() -> int:
 
 
 def _fbm(
-    rng: np.random.Generator, shape: tuple[int, int], res: float, *, beta: float, corner_m: float
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    res: float,
+    *,
+    beta: float,
+    corner_m: float,
+    smooth_m: float = 0.0,
 ) -> F32:
     """Fractional Brownian surface by spectral synthesis, zero mean and unit variance.
 
     White complex noise is shaped by the power spectrum ``(f**2 + f0**2) ** (-beta / 2)``
     (``f0 = 1 / corner_m`` flattens it beyond the corner wavelength so no single wave
-    dominates a large area) and inverse-transformed on a padded, FFT-friendly grid.
+    dominates a large area), optionally tapered by a Gaussian of ``smooth_m`` metres
+    (hillslope diffusion), and inverse-transformed on a padded, FFT-friendly grid.
     """
     ny, nx = shape
     py = scipy.fft.next_fast_len(ny + 16, real=True)
@@ -308,6 +315,8 @@ def _fbm(
     power = fy[:, None] ** 2 + fx[None, :] ** 2
     power += np.float32((1.0 / corner_m) ** 2)
     amp = power ** np.float32(-beta / 4.0)
+    if smooth_m > 0.0:
+        amp *= np.exp(np.float32(-2.0 * (math.pi * smooth_m) ** 2) * power)
     del power
     amp[0, 0] = 0.0
     spec = np.empty(amp.shape, dtype=np.complex64)
@@ -401,7 +410,7 @@ def _walk(
     """Meandering path: a correlated random turn rate plus steering towards waypoints."""
     x, y = start
     heading = math.atan2(waypoints[0][1] - y, waypoints[0][0] - x)
-    turn = 0.0
+    turn = wiggle = 0.0
     pts = [(x, y)]
     target = 0
     left, bottom, right, top = bounds
@@ -415,8 +424,11 @@ def _walk(
             target += 1
             continue
         desired = math.atan2(ty - y, tx - x)
-        turn = 0.93 * turn + 0.045 * float(rng.standard_normal())
-        heading += 0.035 * _wrap(desired - heading) + turn
+        # slow drift of the course plus short wiggles; steer harder near the target
+        turn = 0.95 * turn + 0.005 * float(rng.standard_normal())
+        wiggle = 0.6 * wiggle + 0.05 * float(rng.standard_normal())
+        steer = min(1.0, max(0.015, 1.5 * step / dist))
+        heading += steer * _wrap(desired - heading) + turn + wiggle
         x += step * math.cos(heading)
         y += step * math.sin(heading)
         pts.append((x, y))
@@ -468,11 +480,18 @@ def _streams(
     ux, uy = downslope
     px, py = -uy, ux
     ext_bounds = lay.ext.bounds
-    reach = (ext_bounds[2] - ext_bounds[0]) * 0.75
     step = lay.coarse.res
-
+    reach = (ext_bounds[2] - ext_bounds[0]) * 0.75
+    # start just inside the working grid, upslope of the centre
+    e_left, e_bottom, e_right, e_top = ext_bounds
+    back = min(
+        (cx - e_left - 2 * step) / abs(ux) if ux > 0 else math.inf,
+        (e_right - cx - 2 * step) / abs(ux) if ux < 0 else math.inf,
+        (cy - e_bottom - 2 * step) / abs(uy) if uy > 0 else math.inf,
+        (e_top - cy - 2 * step) / abs(uy) if uy < 0 else math.inf,
+    )
     off = rng.uniform(-0.08, 0.08) * size
-    start = (cx - ux * reach + px * off, cy - uy * reach + py * off)
+    start = (cx - ux * back + px * off, cy - uy * back + py * off)
     mid = (cx + px * rng.uniform(-0.05, 0.05) * size, cy + py * rng.uniform(-0.05, 0.05) * size)
     end = (cx + ux * reach - px * off, cy + uy * reach - py * off)
     xy = _walk(rng, start, [mid, end], step=step, bounds=ext_bounds, max_steps=20_000)
@@ -547,13 +566,13 @@ def _carve(lay: _Layout, base_c: F32, streams: Sequence[_Stream]) -> tuple[F32, 
     """Valley incision on the coarse grid.
 
     Returns the elevation change (<= 0) and the distance to the nearest channel, both on
-    the coarse grid. The valley surface is ``floor + wall * d**2 / (d + width)``: rounded
-    at the bottom, straight walls further out; the terrain is its soft minimum with it.
+    the coarse grid. Each valley surface is ``floor + wall * d**2 / (d + width)`` (rounded
+    at the bottom, straight walls further out, ``d`` the distance to the channel); the
+    terrain is the soft minimum of the ground and all valley surfaces.
     """
     g = lay.coarse
-    floor = np.full(g.shape, np.inf, dtype=np.float32)
-    wall = np.zeros(g.shape, dtype=np.float32)
-    width = np.ones(g.shape, dtype=np.float32)
+    valley = np.full(g.shape, np.inf, dtype=np.float32)
+    near = np.full(g.shape, np.inf, dtype=np.float32)
     for s in streams:
         n = max(2, int(float(s.dist[-1]) / (g.res / 4.0)))
         d = np.linspace(0.0, float(s.dist[-1]), n)
@@ -565,19 +584,23 @@ def _carve(lay: _Layout, base_c: F32, streams: Sequence[_Stream]) -> tuple[F32, 
         r = np.rint(row).astype(np.int64)
         c = np.rint(col).astype(np.int64)
         ok = (r >= 0) & (r < g.height) & (c >= 0) & (c < g.width)
-        r, c, fl = r[ok], c[ok], fl[ok]
-        np.minimum.at(floor, (r, c), fl.astype(np.float32))
-        wall[r, c] = s.wall
-        width[r, c] = s.width
-    on = np.isfinite(floor)
-    dist, (ir, ic) = ndimage.distance_transform_edt(~on, sampling=g.res, return_indices=True)
-    dist = dist.astype(np.float32)
-    valley = floor[ir, ic] + wall[ir, ic] * dist**2 / (dist + width[ir, ic])
-    del ir, ic
-    k = np.float32(1.5)
+        if not ok.any():
+            continue
+        floor = np.full(g.shape, np.inf, dtype=np.float32)
+        np.minimum.at(floor, (r[ok], c[ok]), fl[ok].astype(np.float32))
+        dist, (ir, ic) = ndimage.distance_transform_edt(
+            ~np.isfinite(floor), sampling=g.res, return_indices=True
+        )
+        dist = dist.astype(np.float32)
+        surface = floor[ir, ic] + np.float32(s.wall) * dist**2 / (dist + np.float32(s.width))
+        del ir, ic
+        np.minimum(valley, surface, out=valley)
+        np.minimum(near, dist, out=near)
+    k = np.float32(2.0)
     lo = np.minimum(base_c, valley)
     carved = lo - k * np.log1p(np.exp(-np.abs(base_c - valley) / k))
-    return np.asarray(carved - base_c, dtype=np.float32), np.asarray(dist, dtype=np.float32)
+    delta = ndimage.gaussian_filter(np.minimum(carved - base_c, 0.0), 0.8, mode="nearest")
+    return np.asarray(delta, dtype=np.float32), near
 
 
 def _boundary(rng: np.random.Generator, lay: _Layout) -> Polygon:
@@ -676,10 +699,11 @@ def _terrain(
     Returns the terrain, its coarse block mean and the unit downslope direction.
     """
     g = lay.ext
-    z = _fbm(rng, g.shape, g.res, beta=3.3, corner_m=9000.0)
-    ridges = _fbm(rng, lay.coarse.shape, lay.coarse.res, beta=3.0, corner_m=3000.0)
-    # a little ridged (absolute-value) relief for moraine-like crests
-    z += np.float32(0.35) * _upsample(np.abs(ridges) - np.float32(0.8), COARSE)
+    z = _fbm(rng, g.shape, g.res, beta=4.2, corner_m=9000.0, smooth_m=25.0)
+    ridges = _fbm(rng, lay.coarse.shape, lay.coarse.res, beta=4.0, corner_m=2500.0)
+    # some ridged relief (soft absolute value) for moraine-like crests
+    ridges = np.sqrt(ridges * ridges + np.float32(0.04)) - np.float32(0.8)
+    z += np.float32(0.3) * _upsample(ridges, COARSE)
     del ridges
     azimuth = rng.uniform(0.0, 2.0 * math.pi)
     ux, uy = math.cos(azimuth), math.sin(azimuth)
@@ -828,7 +852,8 @@ def _landcover(
     gy, gx = np.gradient(carved_c, lay.coarse.res)
     slope_c = np.hypot(gx, gy)
     ripar_w = np.float32(90.0) + np.float32(70.0) * tex_c
-    score = np.minimum(dist_c - ripar_w, (np.float32(0.045) - slope_c) * np.float32(4000.0))
+    steep = max(float(np.quantile(slope_c, 0.94)), 0.03)
+    score = np.minimum(dist_c - ripar_w, (np.float32(steep) - slope_c) * np.float32(4000.0))
     forest = _upsample(score.astype(np.float32), COARSE) < 0
     cls[forest] = np.where(cls[forest] == ROAD, ROAD, FOREST)
     del forest, score, slope_c, gx, gy

@@ -88,7 +88,7 @@ def _specs(outputs: Mapping[str, OutputSpec]) -> dict[str, ArraySpec]:
 
 
 def _dst_grid(ref: Grid, stride: int, i: int, j: int, p: int) -> Grid:
-    return Grid(ref.crs, ref.transform * Affine.translation(j * stride, i * stride), p, p)
+    return Grid(ref.crs, ref.transform @ Affine.translation(j * stride, i * stride), p, p)
 
 
 def run_task(task: Task) -> dict[str, Any]:

@@ -151,7 +151,7 @@ def burn(
 ) -> np.ndarray:
     """Burn the layers onto one window (later sources overwrite earlier ones)."""
     out = np.zeros((height, width), dtype=np.uint8)
-    transform = grid.transform * Affine.translation(col_off, row_off)
+    transform = grid.transform @ Affine.translation(col_off, row_off)
     cols = np.array([0, width, width, 0], float)
     rows = np.array([0, 0, height, height], float)
     xs, ys = Grid(grid.crs, transform, width, height).to_xy(cols, rows)

@@ -106,7 +106,7 @@ class Grid:
     @property
     def center_xy(self) -> tuple[float, float]:
         """CRS coordinates of the grid's centre."""
-        x, y = self.transform * (self.width / 2, self.height / 2)
+        x, y = self.transform @ (self.width / 2, self.height / 2)
         return (float(x), float(y))
 
     @property
@@ -115,9 +115,9 @@ class Grid:
         if self.is_geographic:
             geod = Geod(ellps="WGS84") if self.crs.ellipsoid is None else _geod(self.crs)
             cx, cy = self.width / 2, self.height / 2
-            x0, y0 = self.transform * (cx, cy)
-            x1, y1 = self.transform * (cx + 1, cy)
-            x2, y2 = self.transform * (cx, cy + 1)
+            x0, y0 = self.transform @ (cx, cy)
+            x1, y1 = self.transform @ (cx + 1, cy)
+            x2, y2 = self.transform @ (cx, cy + 1)
             _, _, dx = geod.inv(x0, y0, x1, y1)
             _, _, dy = geod.inv(x0, y0, x2, y2)
             return (float(dx), float(dy))

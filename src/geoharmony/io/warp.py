@@ -29,7 +29,7 @@ def warp_block(
     src_f = block.data.astype(np.float64)
     src_f[:, ~block.valid] = np.nan
     out = np.full((bands, dst.height, dst.width), np.nan, dtype=np.float64)
-    src_transform = src.transform * Affine.translation(block.col_off, block.row_off)
+    src_transform = src.transform @ Affine.translation(block.col_off, block.row_off)
     reproject(
         source=src_f,
         destination=out,

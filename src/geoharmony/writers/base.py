@@ -9,18 +9,22 @@ shard. Readers go through :class:`PatchStore`.
 
 Capabilities are class attributes (ask, don't catch): ``supports_parallel_tasks``
 (disjoint task ranges may be written concurrently) and ``supports_random_access``
-(:meth:`PatchStore.read` of one patch is cheap).
+(:meth:`PatchStore.read` of one patch is cheap). A writer that stores each patch's
+georeferencing (GeoTIFF chips) sets ``needs_georef``; the driver then calls
+:meth:`PatchWriter.write_georeferenced` with a :class:`Georef` per patch instead of
+:meth:`PatchWriter.write`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+from affine import Affine
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,19 @@ class ArraySpec:
     shape: tuple[int, ...]
     dtype: str
     fill_value: float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Georef:
+    """Where one patch of one output lies: the CRS and the transform of its window.
+
+    ``transform`` maps the patch's own pixel ``(col, row)`` (rasterio convention, integers
+    on pixel edges) to ``crs`` coordinates; ``crs`` is any string rasterio understands
+    (WKT from the driver).
+    """
+
+    crs: str
+    transform: Affine
 
 
 class PatchWriter(ABC):
@@ -44,6 +61,8 @@ class PatchWriter(ABC):
     supports_parallel_tasks: ClassVar[bool] = False
     #: Reading one patch back does not require scanning the store.
     supports_random_access: ClassVar[bool] = False
+    #: Patches must be written with :meth:`write_georeferenced` (each patch's CRS/transform).
+    needs_georef: ClassVar[bool] = False
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -67,6 +86,19 @@ class PatchWriter(ABC):
     @abstractmethod
     def write(self, start: int, arrays: Mapping[str, np.ndarray]) -> None:
         """Write patches ``start .. start + n`` of every array (``arrays[name]`` is (n, ...))."""
+
+    def write_georeferenced(
+        self,
+        start: int,
+        arrays: Mapping[str, np.ndarray],
+        georef: Mapping[str, Sequence[Georef]],
+    ) -> None:
+        """Write patches like :meth:`write`, with each patch's georeferencing.
+
+        ``georef[output][k]`` locates patch ``start + k`` of array ``output`` and of its
+        ``<output>_mask``. Writers that store no georeferencing ignore it (this default).
+        """
+        self.write(start, arrays)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources."""

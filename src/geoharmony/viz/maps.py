@@ -1,0 +1,281 @@
+"""Map furniture shared by the figures: display CRSs, background rasters, outlines,
+scale bars and axis labels.
+
+Every map is drawn in exactly one CRS (geographic axes in degrees, or projected axes in
+metres); everything drawn on it is transformed into that CRS first, so degrees and
+metres are never mixed. Background rasters are read decimated and warped onto a display
+grid only for drawing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from matplotlib import patheffects
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import Polygon as MplPolygon
+from matplotlib.ticker import FuncFormatter
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+from pyproj import CRS, Geod
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import from_bounds
+
+from geoharmony.geometry.footprint import to_crs
+from geoharmony.viz.source import WGS84
+
+HALO = [patheffects.withStroke(linewidth=3.2, foreground="#1a1a1a")]
+_GEOD = Geod(ellps="WGS84")
+
+
+# -- CRSs and axes -------------------------------------------------------------------
+def crs_label(crs: CRS) -> str:
+    """``"EPSG:32616 (WGS 84 / UTM zone 16N)"``, or a description of a custom CRS."""
+    code = crs.to_epsg()
+    if code is not None:
+        return f"EPSG:{code} ({crs.name})"
+    d = crs.to_dict()
+    if d.get("proj") == "aeqd":
+        lat, lon = float(d.get("lat_0", 0)), float(d.get("lon_0", 0))
+        return f"local azimuthal equidistant centred on {_lat(lat)}, {_lon(lon)}"
+    return crs.name or crs.to_string()
+
+
+def _lat(v: float) -> str:
+    return f"{abs(v):.4f}°{'N' if v >= 0 else 'S'}"
+
+
+def _lon(v: float) -> str:
+    return f"{abs(v):.4f}°{'E' if v >= 0 else 'W'}"
+
+
+def metres_per_unit(crs: CRS, x: float, y: float) -> tuple[float, float]:
+    """Ground metres per CRS unit along x and y at ``(x, y)`` (degrees via the geodesic)."""
+    if crs.is_geographic:
+        _, _, dx = _GEOD.inv(x - 0.005, y, x + 0.005, y)
+        _, _, dy = _GEOD.inv(x, y - 0.005, x, y + 0.005)
+        return (dx / 0.01, dy / 0.01)
+    try:
+        f = float(crs.axis_info[0].unit_conversion_factor or 1.0)
+    except (IndexError, AttributeError):
+        f = 1.0
+    return (f, f)
+
+
+def format_axes(ax: Axes, crs: CRS, *, origin: tuple[float, float] | None = None) -> None:
+    """Axis labels, tick format and aspect for maps in ``crs``.
+
+    Geographic CRSs get degree labels and an aspect of ``1 / cos(latitude)`` (so shapes
+    are not stretched); projected CRSs get kilometre (or metre) ticks. ``origin`` names a
+    local CRS's centre, so axes read "metres from the patch centre".
+    """
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    if crs.is_geographic:
+        lat = 0.5 * (y0 + y1)
+        ax.set_aspect(1.0 / max(math.cos(math.radians(lat)), 0.05))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):.3f}°{'E' if v >= 0 else 'W'}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):.3f}°{'N' if v >= 0 else 'S'}"))
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+        ax.tick_params(axis="x", labelrotation=30)
+        return
+    ax.set_aspect("equal")
+    f = metres_per_unit(crs, 0, 0)[0]
+    span = max(abs(x1 - x0), abs(y1 - y0)) * f
+    km = span > 4000
+    unit = "km" if km else "m"
+
+    def fmt(v: float, _: Any) -> str:
+        m = v * f
+        return f"{m / 1000:g}" if km else f"{m:g}"
+
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt))
+    if origin is not None:
+        ax.set_xlabel(f"east of centre ({unit})")
+        ax.set_ylabel(f"north of centre ({unit})")
+    else:
+        ax.set_xlabel(f"easting ({unit})")
+        ax.set_ylabel(f"northing ({unit})")
+
+
+def _nice(v: float) -> float:
+    """The largest 1, 2 or 5 x 10^k not above ``v``."""
+    if v <= 0:
+        return 1.0
+    e = math.floor(math.log10(v))
+    for m in (5, 2, 1):
+        if m * 10**e <= v:
+            return float(m * 10**e)
+    return float(10**e)
+
+
+def add_scale_bar(ax: Axes, crs: CRS, *, loc: str = "lower right", fraction: float = 0.25) -> None:
+    """A scale bar about ``fraction`` of the axes width, in true ground metres."""
+    x0, x1 = sorted(ax.get_xlim())
+    y0, y1 = sorted(ax.get_ylim())
+    mx, _ = metres_per_unit(crs, 0.5 * (x0 + x1), 0.5 * (y0 + y1))
+    metres = _nice((x1 - x0) * mx * fraction)
+    label = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
+    bar = AnchoredSizeBar(
+        ax.transData,
+        metres / mx,
+        label,
+        loc=loc,
+        pad=0.4,
+        borderpad=0.6,
+        sep=4,
+        frameon=True,
+        size_vertical=(y1 - y0) * 0.008,
+        color="#111111",
+    )
+    bar.patch.set_alpha(0.8)
+    bar.patch.set_edgecolor("#999999")
+    ax.add_artist(bar)
+
+
+def add_north_arrow(ax: Axes) -> None:
+    """A small "N" arrow in the upper left corner (grid north of the plotted CRS)."""
+    ax.annotate(
+        "N",
+        xy=(0.05, 0.95),
+        xytext=(0.05, 0.84),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=10,
+        fontweight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": "#111111", "lw": 1.5},
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "alpha": 0.8},
+    )
+
+
+def set_extent(ax: Axes, bounds: Sequence[float], *, pad: float = 0.04) -> None:
+    """Axes limits on ``(xmin, ymin, xmax, ymax)`` plus a margin."""
+    x0, y0, x1, y1 = bounds
+    dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
+    if dx == 0 and dy == 0:
+        dx = dy = 1.0
+    ax.set_xlim(x0 - dx, x1 + dx)
+    ax.set_ylim(y0 - dy, y1 + dy)
+
+
+def union_bounds(geoms: Iterable[Any]) -> tuple[float, float, float, float]:
+    """Bounds of several geometries together."""
+    b = np.array([shapely.bounds(g) for g in geoms if g is not None and not shapely.is_empty(g)])
+    return (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
+
+
+# -- geometry drawing ------------------------------------------------------------------
+def rings(geom: Any) -> list[np.ndarray]:
+    """Every ring (exterior and holes) of a (multi)polygon as ``(n, 2)`` arrays."""
+    out = []
+    for part in shapely.get_parts(geom):
+        if shapely.get_type_id(part) != 3:
+            continue
+        out.append(np.asarray(shapely.get_coordinates(shapely.get_exterior_ring(part))))
+        for k in range(shapely.get_num_interior_rings(part)):
+            out.append(np.asarray(shapely.get_coordinates(shapely.get_interior_ring(part, k))))
+    return out
+
+
+def draw_outline(ax: Axes, geom: Any, *, halo: bool = True, **kw: Any) -> Line2D:
+    """Draw a polygon's rings as lines; return a legend handle (a Line2D proxy)."""
+    label = kw.pop("label", None)
+    effects = HALO if halo else None
+    for ring in rings(geom):
+        ax.plot(ring[:, 0], ring[:, 1], path_effects=effects, **kw)
+    return Line2D([], [], label=label, path_effects=effects, **kw)
+
+
+def draw_polygon(ax: Axes, geom: Any, **kw: Any) -> MplPolygon:
+    """Draw a polygon's exterior(s) as filled patches; return the first as a handle."""
+    first: MplPolygon | None = None
+    for part in shapely.get_parts(geom):
+        if shapely.get_type_id(part) != 3:
+            continue
+        xy = np.asarray(shapely.get_coordinates(shapely.get_exterior_ring(part)))
+        p = MplPolygon(xy, closed=True, **kw)
+        ax.add_patch(p)
+        first = first or p
+    if first is None:
+        first = MplPolygon(np.zeros((3, 2)), closed=True, **kw)
+    return first
+
+
+def geoms_to(geoms: Sequence[Any], src: CRS, dst: CRS) -> np.ndarray:
+    """Transform geometries between CRSs (vertex-wise)."""
+    return to_crs(np.asarray(list(geoms), dtype=object), src, dst)
+
+
+# -- background rasters ---------------------------------------------------------------
+def read_background(
+    path: Any,
+    dst_crs: CRS,
+    dst_bounds: Sequence[float],
+    *,
+    bands: Sequence[int] = (1,),
+    nodata: float | None = None,
+    max_px: int = 900,
+) -> tuple[np.ndarray, np.ndarray, Affine, tuple[float, float]]:
+    """A raster read decimated and warped onto a display grid covering ``dst_bounds``.
+
+    Returns
+    -------
+    data, valid, transform, res_m
+        ``data`` (bands, h, w) float64 with NaN outside/nodata, ``valid`` (h, w), the
+        display grid's transform and its pixel size in ground metres (for hillshades).
+    """
+    x0, y0, x1, y1 = dst_bounds
+    res = max(x1 - x0, y1 - y0) / max_px
+    w = max(int(math.ceil((x1 - x0) / res)), 2)
+    h = max(int(math.ceil((y1 - y0) / res)), 2)
+    dst_t = Affine(res, 0, x0, 0, -res, y1)
+    out = np.full((len(bands), h, w), np.nan)
+    with rasterio.open(path) as ds:
+        nod = nodata if nodata is not None else ds.nodata
+        sb = transform_bounds(dst_crs, ds.crs, x0, y0, x1, y1, densify_pts=21)
+        win = from_bounds(*sb, transform=ds.transform)
+        win = win.round_offsets(op="floor").round_lengths(op="ceil")
+        c0, r0 = max(int(win.col_off), 0), max(int(win.row_off), 0)
+        c1 = min(int(win.col_off + win.width), ds.width)
+        r1 = min(int(win.row_off + win.height), ds.height)
+        if c1 > c0 and r1 > r0:
+            step = max(1.0, max(c1 - c0, r1 - r0) / (2 * max_px))
+            ow, oh = max(int((c1 - c0) / step), 1), max(int((r1 - r0) / step), 1)
+            rwin = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
+            arr = ds.read(list(bands), window=rwin, out_shape=(len(bands), oh, ow)).astype(np.float64)
+            if nod is not None and not np.isnan(nod):
+                arr[arr == nod] = np.nan
+            src_t = ds.window_transform(rwin) * Affine.scale((c1 - c0) / ow, (r1 - r0) / oh)
+            for b in range(len(bands)):
+                reproject(
+                    arr[b],
+                    out[b],
+                    src_transform=src_t,
+                    src_crs=ds.crs,
+                    dst_transform=dst_t,
+                    dst_crs=dst_crs,
+                    src_nodata=np.nan,
+                    dst_nodata=np.nan,
+                    resampling=Resampling.bilinear,
+                )
+    valid = np.isfinite(out).all(axis=0)
+    mx, my = metres_per_unit(dst_crs, 0.5 * (x0 + x1), 0.5 * (y0 + y1))
+    return out, valid, dst_t, (res * mx, res * my)
+
+
+def image_extent(transform: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """``imshow`` extent ``(left, right, bottom, top)`` of a north-up grid."""
+    h, w = shape
+    left, top = transform * (0, 0)
+    right, bottom = transform * (w, h)
+    return (left, right, bottom, top)
