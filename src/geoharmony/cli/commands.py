@@ -110,4 +110,23 @@ def validate(dataset: Path) -> None:
     click.echo(f"valid: {dataset}")
 
 
-COMMANDS = [centers, extract, info, demo, validate]
+@click.command("fetch-example")
+@click.argument("name", required=False)
+@click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("examples"), show_default=True)
+@click.option("--list", "list_", is_flag=True, help="List the available examples.")
+@handle_errors
+def fetch_example(name: str | None, dest: Path, list_: bool) -> None:
+    """Download a published sample dataset (checksummed) with a ready pipeline.toml."""
+    from geoharmony.examples import fetch_example as fetch
+    from geoharmony.examples import registry
+
+    if list_ or not name:
+        for key, entry in sorted(registry().items()):
+            click.echo(f"{key:<12} {entry['description']}")
+        return
+    cfg = fetch(name, dest)
+    click.echo(f"example {name}: {cfg.parent}")
+    click.echo(f"run:     geoharmony extract {cfg}")
+
+
+COMMANDS = [centers, extract, info, demo, validate, fetch_example]

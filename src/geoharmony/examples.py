@@ -1,0 +1,139 @@
+"""``geoharmony fetch-example``: published sample datasets, checksummed, safely extracted.
+
+The registry (``examples.json``, overridable with the ``GEOHARMONY_EXAMPLES`` environment
+variable pointing at another JSON file) lists for each example either ``files`` (each a
+URL and its sha256) or an ``archive`` (zip or tar; URL and sha256), plus a ready
+``config``. Downloads go through pooch, which refuses a file whose hash differs.
+Archive members are checked before anything is written: absolute paths, ``..``, links and
+special files are refused (no "zip slip"), and so is an archive that would unpack to more
+than :data:`MAX_UNPACKED` bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from importlib.resources import files as pkg_files
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from geoharmony.errors import ConfigError, InputError
+
+MAX_UNPACKED = 4 << 30
+
+
+def registry() -> dict[str, Any]:
+    """The example registry (built-in, or the file named by ``GEOHARMONY_EXAMPLES``)."""
+    override = os.environ.get("GEOHARMONY_EXAMPLES")
+    if override:
+        return json.loads(Path(override).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    text = pkg_files("geoharmony").joinpath("examples.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _download(url: str, sha256: str, dest_dir: Path, fname: str) -> Path:
+    import pooch
+
+    try:
+        path = pooch.retrieve(
+            url, known_hash=f"sha256:{sha256}", fname=fname, path=dest_dir, progressbar=False
+        )
+    except ValueError as exc:  # pooch: hash mismatch
+        raise InputError(f"{url}: downloaded file failed its checksum ({exc})") from None
+    except Exception as exc:  # network errors of requests
+        raise InputError(f"{url}: download failed ({type(exc).__name__}: {exc})") from None
+    return Path(path)
+
+
+def _safe_name(name: str, archive: Path) -> PurePosixPath:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise InputError(f"{archive}: refusing unsafe archive member {name!r} (absolute or '..')")
+    return p
+
+
+def safe_extract(archive: Path, dest: Path) -> list[Path]:
+    """Extract a zip or tar archive into ``dest`` after checking every member."""
+    out: list[Path] = []
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            infos = z.infolist()
+            total = 0
+            for i in infos:
+                _safe_name(i.filename, archive)
+                if (i.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise InputError(f"{archive}: refusing symbolic link member {i.filename!r}")
+                total += i.file_size
+            if total > MAX_UNPACKED:
+                raise InputError(f"{archive}: would unpack to {total} bytes (> {MAX_UNPACKED})")
+            for i in infos:
+                target = dest / _safe_name(i.filename, archive)
+                if i.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(i) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                out.append(target)
+        return out
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            members = t.getmembers()
+            total = 0
+            for m in members:
+                _safe_name(m.name, archive)
+                if not (m.isfile() or m.isdir()):
+                    raise InputError(f"{archive}: refusing link or special member {m.name!r}")
+                total += m.size
+            if total > MAX_UNPACKED:
+                raise InputError(f"{archive}: would unpack to {total} bytes (> {MAX_UNPACKED})")
+            for m in members:
+                target = dest / _safe_name(m.name, archive)
+                if m.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = t.extractfile(m)
+                assert src is not None  # a regular file always has a stream
+                with src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                out.append(target)
+        return out
+    raise InputError(f"{archive}: not a zip or tar archive")
+
+
+def fetch_example(name: str, dest: str | Path) -> Path:
+    """Download example ``name`` into ``dest/name`` and write its ``pipeline.toml``.
+
+    Returns the config path. Everything lands in a temporary folder first and is moved
+    into place only when every checksum matched, so a failure leaves nothing behind.
+    """
+    reg = registry()
+    if name not in reg:
+        raise ConfigError(f"example {name!r} is not known; available: {', '.join(sorted(reg))}")
+    entry = reg[name]
+    dest = Path(dest).expanduser().absolute()
+    target = dest / name
+    cfg = target / "pipeline.toml"
+    if cfg.is_file():
+        return cfg
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest, prefix=f".{name}.") as tmp:
+        work = Path(tmp) / name
+        work.mkdir()
+        for f in entry.get("files", []):
+            _download(f["url"], f["sha256"], work, _safe_name(f["name"], work).name)
+        if "archive" in entry:
+            a = entry["archive"]
+            path = _download(a["url"], a["sha256"], Path(tmp), "archive")
+            safe_extract(path, work)
+            path.unlink()
+        (work / "pipeline.toml").write_text(entry["config"], encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(work, target)
+    return cfg
