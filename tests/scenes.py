@@ -27,9 +27,18 @@ def write_dem(path: Path, *, x0: float, y0: float, res: float, n: int, seed: int
     dem += rng.normal(scale=0.01, size=dem.shape).astype(np.float32)
     dem[n // 3 : n // 3 + 6, n // 2 : n // 2 + 6] = -9999
     prof = {
-        "driver": "GTiff", "width": n, "height": n, "count": 1, "dtype": "float32",
-        "crs": CRS.from_epsg(32616).to_wkt(), "transform": Affine(res, 0, x0, 0, -res, y0),
-        "nodata": -9999.0, "tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate",
+        "driver": "GTiff",
+        "width": n,
+        "height": n,
+        "count": 1,
+        "dtype": "float32",
+        "crs": CRS.from_epsg(32616).to_wkt(),
+        "transform": Affine(res, 0, x0, 0, -res, y0),
+        "nodata": -9999.0,
+        "tiled": True,
+        "blockxsize": 64,
+        "blockysize": 64,
+        "compress": "deflate",
     }
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(dem.astype(np.float32), 1)
@@ -55,8 +64,13 @@ def small_scene(
     m = 130
     rng = np.random.default_rng(1)
     prof = {
-        "driver": "GTiff", "width": m, "height": m, "count": 3, "dtype": "uint16",
-        "crs": CRS.from_epsg(5070).to_wkt(), "transform": Affine(30, 0, ax - 1950, 0, -30, ay + 1950),
+        "driver": "GTiff",
+        "width": m,
+        "height": m,
+        "count": 3,
+        "dtype": "uint16",
+        "crs": CRS.from_epsg(5070).to_wkt(),
+        "transform": Affine(30, 0, ax - 1950, 0, -30, ay + 1950),
         "nodata": 0,
     }
     with rasterio.open(root / "opt.tif", "w", **prof) as dst:
@@ -75,7 +89,7 @@ def small_scene(
     body = f"""
     [study_area]
     boundary = "boundary.geojson"
-    {'id_field = "huc"' if regions > 1 else ''}
+    {'id_field = "huc"' if regions > 1 else ""}
 
     [grid]
     reference = "dem"

@@ -47,12 +47,16 @@ def _apply(
     return out
 
 
-def flip_lr(sample: Mapping[str, np.ndarray], *, d8_keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def flip_lr(
+    sample: Mapping[str, np.ndarray], *, d8_keys: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
     """Mirror left-right (east <-> west)."""
     return _apply(sample, lambda a: a[..., ::-1], _FLIP_LR, d8_keys)
 
 
-def flip_ud(sample: Mapping[str, np.ndarray], *, d8_keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+def flip_ud(
+    sample: Mapping[str, np.ndarray], *, d8_keys: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
     """Mirror up-down (north <-> south)."""
     return _apply(sample, lambda a: a[..., ::-1, :], _FLIP_UD, d8_keys)
 

@@ -273,13 +273,15 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     mods_raw = raw["modalities"]
     if not isinstance(mods_raw, dict) or not mods_raw:
         raise ConfigError(
-            f"{source}: [modalities] must hold at least one [modalities.NAME] table, found {mods_raw!r}"
+            f"{source}: [modalities] must hold at least one [modalities.NAME] table, "
+            f"found {mods_raw!r}"
         )
     modalities: dict[str, ModalityConfig] = {}
     for name, table in mods_raw.items():
         if not name.isidentifier():
             raise ConfigError(
-                f"{source}: [modalities.{name}] name must be a plain identifier (letters, digits, _), found {name!r}"
+                f"{source}: [modalities.{name}] name must be a plain identifier "
+                f"(letters, digits, _), found {name!r}"
             )
         m = _Reader(
             source,
@@ -326,7 +328,7 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     if "min_overlap" in g.data:
         if keep != "overlap":
             g.fail("min_overlap", f"only applies with keep = 'overlap', but keep = {keep!r}")
-        if not (0.0 < float(min_overlap or 0) <= 1.0):  # type: ignore[arg-type]
+        if not (0.0 < float(min_overlap or 0) <= 1.0):
             g.fail("min_overlap", f"must be a fraction in (0, 1], found {min_overlap!r}")
     grid = GridConfig(
         reference=reference,

@@ -33,7 +33,7 @@ from geoharmony.io.warp import warp_block
 from geoharmony.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
 from geoharmony.plan import OutputSpec, Plan, compute_plan, plan_frame
 from geoharmony.stats import band_moments, merge_moments
-from geoharmony.writers import ArraySpec, get_writer
+from geoharmony.writers import ArraySpec, Georef, get_writer
 
 log = logging.getLogger(__name__)
 STATE = "_state.json"
@@ -108,7 +108,10 @@ def run_task(task: Task) -> dict[str, Any]:
             _fill_label(task, name, lab, infos, sub, pos, arrays)
     writer = get_writer(task.format)(Path(task.root))
     writer.open()
-    writer.write(task.start, arrays)
+    if writer.needs_georef:
+        writer.write_georeferenced(task.start, arrays, _georef(task))
+    else:
+        writer.write(task.start, arrays)
     writer.close()
     valid = {o: arrays[f"{o}_mask"].reshape(n, -1).mean(axis=1).round(6).tolist() for o in task.outputs}
     record = {
@@ -120,6 +123,28 @@ def run_task(task: Task) -> dict[str, Any]:
     }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
     return record
+
+
+def _georef(task: Task) -> dict[str, list[Georef]]:
+    """Each output's per-patch CRS and window transform (for writers with ``needs_georef``)."""
+    refs: dict[str, dict[int, Georef]] = {name: {} for name in task.outputs}
+    regions = task.rows["region"].to_numpy()
+    for rid, sub in task.rows.groupby("region", sort=False):
+        infos = task.sources[str(rid)]
+        pos = np.flatnonzero(regions == rid).tolist()
+        for name, spec in task.outputs.items():
+            if task.mode == "resample":  # every output lies on the reference patch grid
+                grid = infos[task.reference].grid
+                c0 = sub["lattice_j"].to_numpy() * task.stride
+                r0 = sub["lattice_i"].to_numpy() * task.stride
+            else:
+                grid = infos[spec.grid_of].grid
+                c0 = sub[f"{spec.grid_of}_col_off"].to_numpy()
+                r0 = sub[f"{spec.grid_of}_row_off"].to_numpy()
+            crs = grid.crs.to_wkt()
+            for k, c, r in zip(pos, c0.tolist(), r0.tolist(), strict=True):
+                refs[name][k] = Georef(crs, grid.transform @ Affine.translation(c, r))
+    return {name: [by_pos[k] for k in range(len(task.rows))] for name, by_pos in refs.items()}
 
 
 def _fill_modality(
@@ -419,7 +444,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str) -> None:
     stats = merge_moments([rec["stats"] for rec in records])
     gdf.to_parquet(root / INDEX, index=False, geometry_encoding="WKB", write_covering_bbox=False)
     cfg = plan.config
-    inputs = {}
+    inputs: dict[str, dict[str, Any]] = {}
     seen: dict[str, dict[str, Any]] = {}
     for rid, infos in plan.sources.items():
         for name, info in infos.items():

@@ -1,5 +1,8 @@
-"""The manifest: what went in (config, input checksums, grids), with which versions, and
-what was completed. Written as ``manifest.json`` in the dataset folder."""
+"""The manifest: what went in, with which versions, and what was completed.
+
+Written as ``manifest.json`` in the dataset folder: the resolved config, every input file
+with size, sha256 and grid, library versions, the plan summary and per-split statistics.
+"""
 
 from __future__ import annotations
 
@@ -79,4 +82,4 @@ def now() -> str:
 
 def read_manifest(root: Path) -> dict[str, Any]:
     """Load ``manifest.json`` of a dataset folder."""
-    return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))

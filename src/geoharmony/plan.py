@@ -98,7 +98,7 @@ class Plan:
             for name, info in sorted(self.sources[rid].items()):
                 st = info.path.stat()
                 h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
-        h.update(pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).values.tobytes())
+        h.update(pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes())
         return h.hexdigest()
 
 
@@ -257,7 +257,7 @@ def _plan_region(
             f"{cfg.study_area.boundary}: region {region.id!r} cannot be transformed into the "
             f"reference raster's CRS ({ref.crs.to_string()})"
         )
-    ii, jj = lat.covering(tuple(shapely.bounds(geom_ref)))  # type: ignore[arg-type]
+    ii, jj = lat.covering(tuple(shapely.bounds(geom_ref)))
     n_cand = len(ii)
     kept = _keep(cfg, lat, geom_ref, ii, jj)
     ii, jj = ii[kept], jj[kept]

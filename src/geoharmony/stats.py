@@ -17,7 +17,9 @@ import numpy as np
 
 def band_moments(task: Any, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Moments of each raster output's bands over valid pixels, per split of a task."""
-    splits = task.rows["split"].to_numpy() if "split" in task.rows else np.full(len(task.rows), "all")
+    splits = (
+        task.rows["split"].to_numpy() if "split" in task.rows else np.full(len(task.rows), "all")
+    )
     out: dict[str, Any] = {}
     for name, spec in task.outputs.items():
         if spec.kind != "raster":

@@ -153,7 +153,8 @@ def _repair(geoms: np.ndarray, path: Any, gdf: Any, id_field: str | None) -> np.
         label = gdf[id_field].iloc[k] if id_field else gdf.index[k]
         reason = shapely.is_valid_reason(geoms[k])
         warnings.warn(
-            f"{path}: feature {label!r} has an invalid geometry ({reason}); repaired with make_valid",
+            f"{path}: feature {label!r} has an invalid geometry ({reason}); "
+            "repaired with make_valid",
             GeometryRepairedWarning,
             stacklevel=3,
         )
@@ -170,6 +171,5 @@ def _polygonal(geom: Any) -> Any:
         if parts:
             return shapely.union_all(np.array(parts, dtype=object))
     raise InputError(
-        f"boundary features must be polygons, found {shapely.get_type_id(geom)} ({geom.geom_type}); "
-        "use a polygon layer"
+        f"boundary features must be polygons, found a {geom.geom_type}; use a polygon layer"
     )

@@ -16,7 +16,8 @@ def summary_text(path: str | Path) -> str:
     lines = [
         f"dataset   {ds.root}",
         f"patches   {len(ds)} in {idx['region'].nunique()} region(s); mode {p['mode']}, "
-        f"reference {p['reference']}, patch {p['patch_size']} px, stride {p['stride']} px, keep {p['keep']}",
+        f"reference {p['reference']}, patch {p['patch_size']} px, "
+        f"stride {p['stride']} px, keep {p['keep']}",
         f"store     {m['store']['format']} ({m['store']['path']}, {m['store']['compression']})",
         "outputs:",
     ]

@@ -26,7 +26,7 @@ from geoharmony.dataset import open_dataset
 from geoharmony.errors import ConfigError
 
 
-class PatchDataset(_TorchDataset):  # type: ignore[misc]
+class PatchDataset(_TorchDataset):
     """A map-style torch Dataset over a written geoharmony dataset.
 
     Parameters

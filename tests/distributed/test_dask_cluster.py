@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scenes import small_scene
 
 import geoharmony as gh
+from scenes import small_scene
 
 distributed = pytest.importorskip("distributed")
 
@@ -54,14 +54,23 @@ def test_cli_with_scheduler_processes(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     addr = f"tcp://127.0.0.1:{port}"
     sched = subprocess.Popen(
-        [str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(bindir / "dask"),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     workers = [
         subprocess.Popen(
             [str(bindir / "dask"), "worker", addr, "--nthreads", "1", "--no-dashboard"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for _ in range(2)
     ]
@@ -70,9 +79,19 @@ def test_cli_with_scheduler_processes(tmp_path: Path) -> None:
             c.wait_for_workers(2, timeout=60)
         t0 = time.time()
         r = subprocess.run(
-            [str(bindir / "geoharmony"), "--no-progress", "extract", str(cfgp), "--scheduler", addr,
-             "--out", str(tmp_path / "viacli")],
-            capture_output=True, text=True, timeout=300,
+            [
+                str(bindir / "geoharmony"),
+                "--no-progress",
+                "extract",
+                str(cfgp),
+                "--scheduler",
+                addr,
+                "--out",
+                str(tmp_path / "viacli"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert r.returncode == 0, r.stderr
         assert time.time() - t0 < 300

@@ -58,20 +58,28 @@ def test_builtin_registry_pins_every_file() -> None:
             assert len(f["sha256"]) == 64 and f["url"].startswith("https://")
 
 
-def test_files_download_and_verify(server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_download_and_verify(
+    server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, root = server
     (root / "a.txt").write_bytes(b"hello")
-    reg = _registry(tmp_path, {"files": [{"name": "a.txt", "url": f"{url}/a.txt", "sha256": _sha(b"hello")}]})
+    reg = _registry(
+        tmp_path, {"files": [{"name": "a.txt", "url": f"{url}/a.txt", "sha256": _sha(b"hello")}]}
+    )
     monkeypatch.setenv("GEOHARMONY_EXAMPLES", str(reg))
     cfg = fetch_example("tiny", tmp_path / "ex")
     assert cfg.read_text() == "# cfg\n"
     assert (cfg.parent / "a.txt").read_bytes() == b"hello"
 
 
-def test_checksum_mismatch_leaves_nothing(server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checksum_mismatch_leaves_nothing(
+    server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, root = server
     (root / "a.txt").write_bytes(b"tampered")
-    reg = _registry(tmp_path, {"files": [{"name": "a.txt", "url": f"{url}/a.txt", "sha256": _sha(b"hello")}]})
+    reg = _registry(
+        tmp_path, {"files": [{"name": "a.txt", "url": f"{url}/a.txt", "sha256": _sha(b"hello")}]}
+    )
     monkeypatch.setenv("GEOHARMONY_EXAMPLES", str(reg))
     with pytest.raises(InputError, match="checksum"):
         fetch_example("tiny", tmp_path / "ex")
@@ -79,7 +87,9 @@ def test_checksum_mismatch_leaves_nothing(server: tuple[str, Path], tmp_path: Pa
     assert list((tmp_path / "ex").iterdir()) == []
 
 
-def test_archive_is_extracted_safely(server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_archive_is_extracted_safely(
+    server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, root = server
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -118,7 +128,9 @@ def test_tar_links_are_refused(tmp_path: Path) -> None:
 
 def test_cli_unknown_example_exits_2(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "geoharmony"
-    r = subprocess.run([str(exe), "fetch-example", "nope", "--dir", str(tmp_path)], capture_output=True, text=True)
+    r = subprocess.run(
+        [str(exe), "fetch-example", "nope", "--dir", str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert "example 'nope' is not known; available:" in r.stderr
     assert "Traceback" not in r.stderr

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 from geoharmony import augment
 from geoharmony.labels import d8_flow_direction
 
-CODES = {(0, 1): 1, (1, 1): 2, (1, 0): 4, (1, -1): 8, (0, -1): 16, (-1, -1): 32, (-1, 0): 64, (-1, 1): 128}
+CODES = {
+    (0, 1): 1,
+    (1, 1): 2,
+    (1, 0): 4,
+    (1, -1): 8,
+    (0, -1): 16,
+    (-1, -1): 32,
+    (-1, 0): 64,
+    (-1, 1): 128,
+}
 
 
 @pytest.mark.parametrize(("drow", "dcol"), list(CODES))
@@ -44,7 +53,9 @@ def test_diagonal_uses_metric_distance() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), k=st.integers(0, 3), flip=st.sampled_from(["none", "lr", "ud"]))
+@given(
+    seed=st.integers(0, 2**31 - 1), k=st.integers(0, 3), flip=st.sampled_from(["none", "lr", "ud"])
+)
 def test_augment_commutes_with_d8(seed: int, k: int, flip: str) -> None:
     """D8(transform(dem)) == transform(D8(dem)) with codes remapped, on square pixels."""
     rng = np.random.default_rng(seed)

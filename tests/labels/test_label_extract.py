@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.windows import Window
-from scenes import small_scene
 
 import geoharmony as gh
 from geoharmony.labels import d8_flow_direction
+from scenes import small_scene
 
 
 def test_labels_are_extracted_on_the_dem_windows(tmp_path: Path) -> None:
@@ -28,7 +28,9 @@ def test_labels_are_extracted_on_the_dem_windows(tmp_path: Path) -> None:
             s = ds[i]
             c, r = int(idx.loc[i, "dem_col_off"]), int(idx.loc[i, "dem_row_off"])
             # D8 oracle: a boundless read with a 1-pixel halo, computed independently
-            halo = src.read(1, window=Window(c - 1, r - 1, 18, 18), boundless=True, fill_value=-9999)
+            halo = src.read(
+                1, window=Window(c - 1, r - 1, 18, 18), boundless=True, fill_value=-9999
+            )
             codes, ok = d8_flow_direction(halo, halo != -9999, (10.0, 10.0))
             np.testing.assert_array_equal(s["flowdir"][0], codes)
             np.testing.assert_array_equal(s["flowdir_mask"], ok)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scenes import small_scene
 
 import geoharmony as gh
+from scenes import small_scene
 
 tf = pytest.importorskip("tensorflow", reason="TensorFlow is an optional extra")
 from geoharmony.tf import to_tf_dataset  # noqa: E402

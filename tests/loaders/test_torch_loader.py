@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scenes import small_scene
 
 import geoharmony as gh
 from geoharmony import augment
+from scenes import small_scene
 
 torch = pytest.importorskip("torch", reason="PyTorch is an optional extra")
 from geoharmony.torch import PatchDataset  # noqa: E402
@@ -41,7 +41,9 @@ def test_dataloader_yields_every_patch_once(dataset: Path, workers: int) -> None
         assert batch["dem_mask"].dtype == torch.bool
         assert batch["flowdir"].dtype == torch.int64
         for k, i in enumerate(batch["index"].tolist()):
-            np.testing.assert_array_equal(batch["opt"][k].numpy(), plain[i]["opt"].astype(np.float32))
+            np.testing.assert_array_equal(
+                batch["opt"][k].numpy(), plain[i]["opt"].astype(np.float32)
+            )
             np.testing.assert_array_equal(batch["dem_mask"][k].numpy(), plain[i]["dem_mask"])
         seen.extend(batch["index"].tolist())
     assert sorted(seen) == list(range(len(plain)))

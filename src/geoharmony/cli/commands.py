@@ -19,8 +19,8 @@ from geoharmony.cli.main import Context, handle_errors
 @handle_errors
 def centers(config: Path, out: Path | None) -> None:
     """Plan only: the kept patch centres and per-modality footprints."""
-    from geoharmony.config import load_config
     from geoharmony.centers import write_centers
+    from geoharmony.config import load_config
 
     path, n = write_centers(load_config(config), out)
     click.echo(f"{n} patch centres -> {path}")
@@ -112,7 +112,13 @@ def validate(dataset: Path) -> None:
 
 @click.command("fetch-example")
 @click.argument("name", required=False)
-@click.option("--dir", "dest", type=click.Path(file_okay=False, path_type=Path), default=Path("examples"), show_default=True)
+@click.option(
+    "--dir",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("examples"),
+    show_default=True,
+)
 @click.option("--list", "list_", is_flag=True, help="List the available examples.")
 @handle_errors
 def fetch_example(name: str | None, dest: Path, list_: bool) -> None:

@@ -100,7 +100,7 @@ def read_info(
                 dtype=dtype,
                 nodata=None if nod is None else float(nod),
                 bands=tuple(sel),
-                block_shape=tuple(ds.block_shapes[sel[0] - 1]),  # type: ignore[arg-type]
+                block_shape=tuple(ds.block_shapes[sel[0] - 1]),
                 has_internal_mask=internal,
             )
     except rasterio.errors.RasterioIOError as exc:

@@ -41,7 +41,7 @@ def warp_block(
         src_nodata=np.nan,
         dst_nodata=np.nan,
     )
-    valid = np.isfinite(out).all(axis=0)
+    valid: np.ndarray = np.asarray(np.isfinite(out).all(axis=0))
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         out = np.clip(np.rint(out), info.min, info.max)
