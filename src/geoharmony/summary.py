@@ -34,6 +34,19 @@ def summary_text(path: str | Path) -> str:
         vf = idx[f"{name}_valid_fraction"]
         desc += f"  valid {vf.mean():.1%} (min {vf.min():.1%})"
         lines.append(desc)
+    stats = m.get("stats", {})
+    if stats:
+        lines.append("stats     (valid pixels, all splits: mean ± std per band)")
+        for name, per in stats.items():
+            a = per.get("all")
+            if not a:
+                continue
+            bands = [
+                "n/a" if mu is None else f"{mu:.4g} ± {sd:.3g}"
+                for mu, sd in zip(a["mean"], a["std"], strict=True)
+            ]
+            more = f" … ({len(bands)} bands)" if len(bands) > 4 else ""
+            lines.append(f"  {name:<12} " + ", ".join(bands[:4]) + more)
     counts = idx["split"].value_counts().to_dict()
     lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     per_region = idx["region"].value_counts()
