@@ -10,9 +10,11 @@ by ``geoharmony demo``, by the tests and by the benchmarks.
 Everything is derived from one synthetic world so the layers agree with each other:
 
 * **Terrain** -- fractional Brownian motion made by spectral synthesis (white noise
-  shaped by a power-law spectrum, inverse FFT), a gentle regional slope, and valleys
-  carved along meandering stream centrelines whose floors descend downstream; lakes
-  are flat water surfaces in the main valley. A few irregular nodata holes mimic voids.
+  shaped by a power-law spectrum, inverse FFT) with some ridged relief and a gentle
+  regional slope. A main stem and tributaries meander across it, bending downhill; the
+  ground is pulled down to their valley floors (which only fall downstream) across
+  smooth valley sides. Lakes are flat water surfaces in the main valley, and a few
+  irregular nodata holes mimic DEM voids.
 * **Land cover** (internal, 10 m) -- a Public Land Survey grid of quarter-section
   fields (corn, soybean, pasture, bare soil, woodlots) rotated by the UTM grid
   convergence, section-line roads, small towns with street grids, riparian forest
@@ -27,8 +29,9 @@ Everything is derived from one synthetic world so the layers agree with each oth
   and multiplicative gamma-distributed speckle (ENL 4), in decibels.
 
 Output is fully determined by the arguments: the same seed gives the same pixels (and,
-with the same GDAL build, the same bytes). Rasters are tiled, DEFLATE-compressed and
-written under a temporary name that is renamed into place once complete.
+with the same GDAL build, the same bytes), whatever the tile size. Rasters are tiled,
+DEFLATE-compressed and written under a temporary name that is renamed into place once
+complete, so a crash never leaves a half-written file under a final name.
 """
 
 from __future__ import annotations
@@ -195,8 +198,8 @@ class _Grid:
         return (left, top - self.height * self.res, left + self.width * self.res, top)
 
     def window(self, row: int, col: int, height: int, width: int) -> _Grid:
-        """The sub-grid starting at ``(row, col)``."""
-        return _Grid(self.crs, self.transform * Affine.translation(col, row), width, height)
+        """Return the sub-grid starting at ``(row, col)``."""
+        return _Grid(self.crs, self.transform @ Affine.translation(col, row), width, height)
 
     def to_pixel(self, xy: F64) -> tuple[F64, F64]:
         """Fractional ``(row, col)`` of pixel *centres* for ``(n, 2)`` map coordinates."""
@@ -333,9 +336,14 @@ def _fbm(
     return field
 
 
-def _upsample(coarse: F32, factor: int) -> F32:
-    """Bilinear upsampling by an integer factor, aligned on pixel areas."""
-    out = ndimage.zoom(coarse, factor, order=1, mode="nearest", grid_mode=True, output=np.float32)
+def _upsample(coarse: F32, factor: int, *, order: int = 1) -> F32:
+    """Spline upsampling by an integer factor, aligned on pixel areas.
+
+    ``order=3`` (cubic) keeps slopes continuous, which a hillshade of the terrain needs.
+    """
+    out = ndimage.zoom(
+        coarse, factor, order=order, mode="nearest", grid_mode=True, output=np.float32
+    )
     return np.asarray(out, dtype=np.float32)
 
 
@@ -347,9 +355,7 @@ def _block_mean(a: F32, factor: int) -> F32:
     )
 
 
-def _radial_noise(
-    rng: np.random.Generator, n_harmonics: int, decay: float
-) -> tuple[F64, F64, F64]:
+def _radial_noise(rng: np.random.Generator, n_harmonics: int, decay: float) -> tuple[F64, F64, F64]:
     """Random harmonic coefficients for a star-shaped outline (see :func:`_eval_radial`)."""
     k = np.arange(1, n_harmonics + 1, dtype=np.float64)
     amp = k**-decay * rng.standard_normal(n_harmonics)
@@ -385,13 +391,38 @@ class _Stream:
     line: LineString
     dist: F64  # cumulative distance of the vertices, m
     floor: F64  # valley floor elevation at the vertices, m
-    wall: float  # valley wall slope far from the channel
-    width: float  # half-width of the rounded valley bottom, m
+    bottom_m: float  # half-width of the flat valley bottom, m
+    wall_m: float  # horizontal extent of each valley side, m
     channel_m: float  # half-width of the open-water channel, m
     main: bool
 
     def floor_at(self, d: float) -> float:
         return float(np.interp(d, self.dist, self.floor))
+
+
+@dataclass(frozen=True, slots=True)
+class _Downhill:
+    """Downhill direction of the smoothed terrain, weighted by steepness (0..1)."""
+
+    grid: _Grid
+    hx: F32
+    hy: F32
+
+    @classmethod
+    def from_terrain(cls, grid: _Grid, z: F32, smooth_m: float) -> _Downhill:
+        smooth = ndimage.gaussian_filter(z, smooth_m / grid.res, mode="nearest")
+        gy, gx = np.gradient(smooth, grid.res)
+        dx, dy = -gx, gy  # downhill, in map axes (rows run south)
+        mag = np.hypot(dx, dy)
+        ref = float(np.median(mag)) or 1.0
+        weight = 1.0 / (mag + ref)  # unit vector * mag / (mag + ref)
+        return cls(grid, (dx * weight).astype(np.float32), (dy * weight).astype(np.float32))
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        left, _, _, top = self.grid.bounds
+        c = min(max(int((x - left) / self.grid.res), 0), self.grid.width - 1)
+        r = min(max(int((top - y) / self.grid.res), 0), self.grid.height - 1)
+        return float(self.hx[r, c]), float(self.hy[r, c])
 
 
 def _wrap(a: float) -> float:
@@ -406,8 +437,14 @@ def _walk(
     step: float,
     bounds: tuple[float, float, float, float],
     max_steps: int,
-) -> F64:
-    """Meandering path: a correlated random turn rate plus steering towards waypoints."""
+    downhill: _Downhill,
+) -> tuple[F64, int]:
+    """Meandering path: a correlated random turn rate plus steering towards waypoints.
+
+    The course also bends downhill, so channels settle into the terrain's hollows.
+    Returns the vertices and the number of waypoints reached; the walk stops at the last
+    waypoint, on leaving ``bounds`` or after ``max_steps``.
+    """
     x, y = start
     heading = math.atan2(waypoints[0][1] - y, waypoints[0][0] - x)
     turn = wiggle = 0.0
@@ -418,10 +455,10 @@ def _walk(
         tx, ty = waypoints[target]
         dist = math.hypot(tx - x, ty - y)
         if dist < 2.0 * step:
-            if target == len(waypoints) - 1:
+            target += 1
+            if target == len(waypoints):
                 pts.append((tx, ty))
                 break
-            target += 1
             continue
         desired = math.atan2(ty - y, tx - x)
         # slow drift of the course plus short wiggles; steer harder near the target
@@ -429,12 +466,20 @@ def _walk(
         wiggle = 0.6 * wiggle + 0.05 * float(rng.standard_normal())
         steer = min(1.0, max(0.015, 1.5 * step / dist))
         heading += steer * _wrap(desired - heading) + turn + wiggle
+        hx, hy = downhill.at(x, y)
+        if hx or hy:
+            # only the part of the slope that does not lead away from the target (no
+            # orbiting in hollows)
+            down = math.atan2(hy, hx)
+            along = math.cos(_wrap(down - desired))
+            if along > 0.0:
+                heading += 0.06 * along * math.hypot(hx, hy) * _wrap(down - heading)
         x += step * math.cos(heading)
         y += step * math.sin(heading)
         pts.append((x, y))
         if not (left <= x <= right and bottom <= y <= top):
             break
-    return np.asarray(pts, dtype=np.float64)
+    return np.asarray(pts, dtype=np.float64), target
 
 
 def _cumdist(xy: F64) -> F64:
@@ -455,8 +500,8 @@ def _make_stream(
     base: F32,
     *,
     depth: tuple[float, float],
-    wall: float,
-    width: float,
+    bottom_m: float,
+    wall_m: float,
     channel_m: float,
     main: bool,
     junction_floor: float | None = None,
@@ -464,10 +509,12 @@ def _make_stream(
     dist = _cumdist(xy)
     ground = _sample(base_grid, base, xy)
     frac = dist / max(float(dist[-1]), 1.0)
-    floor = np.minimum.accumulate(ground - (depth[0] + (depth[1] - depth[0]) * frac))
+    target = ground - (depth[0] + (depth[1] - depth[0]) * frac)
+    # never rising downstream, and falling at least 0.3 m/km (no flat reaches)
+    floor = np.minimum.accumulate(target + 0.0003 * dist) - 0.0003 * dist
     if junction_floor is not None:
         floor = np.maximum(floor, junction_floor + 0.3)
-    return _Stream(LineString(xy), dist, floor, wall, width, channel_m, main)
+    return _Stream(LineString(xy), dist, floor, bottom_m, wall_m, channel_m, main)
 
 
 def _streams(
@@ -481,22 +528,42 @@ def _streams(
     px, py = -uy, ux
     ext_bounds = lay.ext.bounds
     step = lay.coarse.res
+    downhill = _Downhill.from_terrain(lay.coarse, base_c, 300.0)
     reach = (ext_bounds[2] - ext_bounds[0]) * 0.75
     # start just inside the working grid, upslope of the centre
     e_left, e_bottom, e_right, e_top = ext_bounds
-    back = min(
-        (cx - e_left - 2 * step) / abs(ux) if ux > 0 else math.inf,
-        (e_right - cx - 2 * step) / abs(ux) if ux < 0 else math.inf,
-        (cy - e_bottom - 2 * step) / abs(uy) if uy > 0 else math.inf,
-        (e_top - cy - 2 * step) / abs(uy) if uy < 0 else math.inf,
-    )
     off = rng.uniform(-0.08, 0.08) * size
-    start = (cx - ux * back + px * off, cy - uy * back + py * off)
+    ox, oy = cx + px * off, cy + py * off
+    back = min(
+        (ox - e_left - 2 * step) / abs(ux) if ux > 0 else math.inf,
+        (e_right - ox - 2 * step) / abs(ux) if ux < 0 else math.inf,
+        (oy - e_bottom - 2 * step) / abs(uy) if uy > 0 else math.inf,
+        (e_top - oy - 2 * step) / abs(uy) if uy < 0 else math.inf,
+    )
+    start = (ox - ux * back, oy - uy * back)
     mid = (cx + px * rng.uniform(-0.05, 0.05) * size, cy + py * rng.uniform(-0.05, 0.05) * size)
     end = (cx + ux * reach - px * off, cy + uy * reach - py * off)
-    xy = _walk(rng, start, [mid, end], step=step, bounds=ext_bounds, max_steps=20_000)
+    for _ in range(50):  # a walk that wanders off before the centre is redrawn
+        xy, reached = _walk(
+            rng,
+            start,
+            [mid, end],
+            step=step,
+            bounds=ext_bounds,
+            max_steps=20_000,
+            downhill=downhill,
+        )
+        if reached >= 1:
+            break
     main = _make_stream(
-        xy, lay.coarse, base_c, depth=(9.0, 24.0), wall=0.035, width=220.0, channel_m=9.0, main=True
+        xy,
+        lay.coarse,
+        base_c,
+        depth=(8.0, 20.0),
+        bottom_m=150.0,
+        wall_m=650.0,
+        channel_m=9.0,
+        main=True,
     )
     streams = [main]
 
@@ -519,13 +586,14 @@ def _streams(
         d_target = min(d_near + 0.08 * size, float(main.dist[-1]))
         tgt = main.line.interpolate(d_target)
         dist = p.distance(tgt)
-        path = _walk(
+        path, _ = _walk(
             rng,
             (sx, sy),
             [(tgt.x, tgt.y)],
             step=step,
             bounds=ext_bounds,
             max_steps=int(3 * dist / step) + 10,
+            downhill=downhill,
         )
         if len(path) < 4:
             continue
@@ -537,10 +605,11 @@ def _streams(
             if inter.is_empty:
                 continue
             for q in getattr(inter, "geoms", [inter]):
-                d = line.project(q if isinstance(q, Point) else q.centroid)
+                qp = q if isinstance(q, Point) else q.centroid
+                d = line.project(qp)
                 if step < d < cut:
                     cut = d
-                    joined_floor = other.floor_at(other.line.project(q))
+                    joined_floor = other.floor_at(other.line.project(qp))
         if cut < 0.1 * size:
             continue
         line = substring(line, 0.0, cut)
@@ -551,8 +620,8 @@ def _streams(
                 lay.coarse,
                 base_c,
                 depth=(3.0, 10.0),
-                wall=0.06,
-                width=90.0,
+                bottom_m=40.0,
+                wall_m=260.0,
                 channel_m=3.5,
                 main=False,
                 junction_floor=joined_floor,
@@ -566,14 +635,16 @@ def _carve(lay: _Layout, base_c: F32, streams: Sequence[_Stream]) -> tuple[F32, 
     """Valley incision on the coarse grid.
 
     Returns the elevation change (<= 0) and the distance to the nearest channel, both on
-    the coarse grid. Each valley surface is ``floor + wall * d**2 / (d + width)`` (rounded
-    at the bottom, straight walls further out, ``d`` the distance to the channel); the
-    terrain is the soft minimum of the ground and all valley surfaces.
+    the coarse grid. Around each channel the ground is pulled down towards the valley
+    floor with a weight that is 1 on the valley bottom and falls smoothly to 0 across the
+    valley sides, so the sides keep the shape of the terrain they cut into. The floor
+    under each cell is a Gaussian-weighted mean of nearby channel floors, which keeps
+    the surface free of creases where the nearest channel cell jumps across a bend.
     """
     g = lay.coarse
-    valley = np.full(g.shape, np.inf, dtype=np.float32)
+    carved = base_c.copy()
     near = np.full(g.shape, np.inf, dtype=np.float32)
-    for s in streams:
+    for s in sorted(streams, key=lambda st: st.main):  # main stem last
         n = max(2, int(float(s.dist[-1]) / (g.res / 4.0)))
         d = np.linspace(0.0, float(s.dist[-1]), n)
         xy = np.column_stack(
@@ -588,23 +659,25 @@ def _carve(lay: _Layout, base_c: F32, streams: Sequence[_Stream]) -> tuple[F32, 
             continue
         floor = np.full(g.shape, np.inf, dtype=np.float32)
         np.minimum.at(floor, (r[ok], c[ok]), fl[ok].astype(np.float32))
-        dist, (ir, ic) = ndimage.distance_transform_edt(
-            ~np.isfinite(floor), sampling=g.res, return_indices=True
-        )
+        on = np.isfinite(floor)
+        dist, (ir, ic) = ndimage.distance_transform_edt(~on, sampling=g.res, return_indices=True)
         dist = dist.astype(np.float32)
-        surface = floor[ir, ic] + np.float32(s.wall) * dist**2 / (dist + np.float32(s.width))
-        del ir, ic
-        np.minimum(valley, surface, out=valley)
+        sigma = max(2.0, 0.5 * (s.bottom_m + s.wall_m) / g.res)
+        num = ndimage.gaussian_filter(np.where(on, floor, np.float32(0.0)), sigma, mode="constant")
+        den = ndimage.gaussian_filter(on.astype(np.float32), sigma, mode="constant")
+        eps = np.float32(1e-3)
+        smooth_floor = (num + eps * floor[ir, ic]) / (den + eps)
+        del num, den, ir, ic, floor
+        t = np.clip((dist - np.float32(s.bottom_m)) / np.float32(s.wall_m), 0.0, 1.0)
+        weight = np.float32(1.0) - t * t * (np.float32(3.0) - np.float32(2.0) * t)
+        carved -= np.maximum(carved - smooth_floor, np.float32(0.0)) * weight
         np.minimum(near, dist, out=near)
-    k = np.float32(2.0)
-    lo = np.minimum(base_c, valley)
-    carved = lo - k * np.log1p(np.exp(-np.abs(base_c - valley) / k))
-    delta = ndimage.gaussian_filter(np.minimum(carved - base_c, 0.0), 0.8, mode="nearest")
-    return np.asarray(delta, dtype=np.float32), near
+    delta = ndimage.gaussian_filter(carved - base_c, 0.7, mode="nearest")
+    return np.asarray(np.minimum(delta, 0.0), dtype=np.float32), near
 
 
 def _boundary(rng: np.random.Generator, lay: _Layout) -> Polygon:
-    """A smooth random star-shaped, slightly elongated watershed outline (UTM)."""
+    """Draw a smooth random star-shaped, slightly elongated watershed outline (UTM)."""
     left, bottom, right, top = lay.dem.bounds
     size = right - left
     cx = (left + right) / 2.0 + rng.uniform(-0.02, 0.02) * size
@@ -691,25 +764,22 @@ def _lakes(
 
 # ----------------------------------------------------------------------------------------
 # terrain
-def _terrain(
-    rng: np.random.Generator, lay: _Layout
-) -> tuple[F32, F32, tuple[float, float]]:
-    """Uncarved terrain on ``ext`` (fBm + regional slope), scaled to ``ELEV_RANGE``.
+def _terrain(rng: np.random.Generator, lay: _Layout) -> tuple[F32, F32, F32, tuple[float, float]]:
+    """Uncarved terrain (fBm + ridged fBm + regional slope), scaled to about ``ELEV_RANGE``.
 
-    Returns the terrain, its coarse block mean and the unit downslope direction.
+    Returns the fine terrain on ``ext`` *without* the ridged part, the ridged part on the
+    coarse grid (the caller upsamples it together with the valley incision, saving a
+    pass), the whole terrain's coarse block mean and the unit downslope direction.
     """
     g = lay.ext
     z = _fbm(rng, g.shape, g.res, beta=4.2, corner_m=9000.0, smooth_m=25.0)
     ridges = _fbm(rng, lay.coarse.shape, lay.coarse.res, beta=4.0, corner_m=2500.0)
     # some ridged relief (soft absolute value) for moraine-like crests
-    ridges = np.sqrt(ridges * ridges + np.float32(0.04)) - np.float32(0.8)
-    z += np.float32(0.3) * _upsample(ridges, COARSE)
-    del ridges
+    ridges = np.float32(0.3) * (np.sqrt(ridges * ridges + np.float32(0.04)) - np.float32(0.8))
     azimuth = rng.uniform(0.0, 2.0 * math.pi)
     ux, uy = math.cos(azimuth), math.sin(azimuth)
     left, bottom, right, top = lay.dem.bounds
-    size = right - left
-    gradient = 1.6 / size  # total regional fall over the DEM ~1.6 fBm standard deviations
+    gradient = 1.6 / (right - left)  # regional fall over the DEM ~1.6 fBm standard deviations
     xs = (np.arange(g.width, dtype=np.float32) + 0.5) * np.float32(g.res) + np.float32(
         g.transform.c - (left + right) / 2.0
     )
@@ -718,16 +788,23 @@ def _terrain(
     ) * np.float32(g.res)
     z -= np.float32(gradient * ux) * xs[None, :]
     z -= np.float32(gradient * uy) * ys[:, None]
+    base_c = _block_mean(z, COARSE) + ridges
     r0, c0 = lay.dem_offset
-    inner = z[r0 : r0 + lay.dem.height, c0 : c0 + lay.dem.width]
+    inner = base_c[
+        r0 // COARSE : -(-(r0 + lay.dem.height) // COARSE),
+        c0 // COARSE : -(-(c0 + lay.dem.width) // COARSE),
+    ]
     lo, hi = float(inner.min()), float(inner.max())
-    z -= np.float32(lo)
-    z *= np.float32((ELEV_RANGE[1] - ELEV_RANGE[0]) / max(hi - lo, 1e-6))
-    z += np.float32(ELEV_RANGE[0])
-    return z, _block_mean(z, COARSE), (ux, uy)
+    scale = np.float32((ELEV_RANGE[1] - ELEV_RANGE[0]) / max(hi - lo, 1e-6))
+    shift = np.float32(ELEV_RANGE[0]) - np.float32(lo) * scale
+    for a in (z, base_c):
+        a *= scale
+        a += shift
+    ridges *= scale
+    return z, ridges, base_c, (ux, uy)
 
 
-def _burn(grid: _Grid, shapes: Sequence[tuple[Any, int]], all_touched: bool = False) -> Any:
+def _burn(grid: _Grid, shapes: Sequence[tuple[Any, int]]) -> Any:
     if not shapes:
         return np.zeros(grid.shape, dtype=np.uint8)
     return rasterize(
@@ -736,7 +813,6 @@ def _burn(grid: _Grid, shapes: Sequence[tuple[Any, int]], all_touched: bool = Fa
         transform=grid.transform,
         fill=0,
         dtype="uint8",
-        all_touched=all_touched,
     )
 
 
@@ -762,9 +838,10 @@ def _dem_holes(
         x, y = rng.uniform(left, right), rng.uniform(bottom, top)
         if not region.contains(Point(x, y)):
             continue
-        radius_px = rng.uniform(7.0, 12.0)
+        # a few hundred pixels each, but never more than ~0.5 % of the DEM in all
+        radius_px = min(rng.uniform(7.0, 12.0), math.sqrt(0.005 * grid.width * grid.height / 10.0))
         half = int(radius_px * 2.2) + 2
-        col, row = ~grid.transform * (x, y)
+        col, row = ~grid.transform @ (x, y)
         r0, c0 = int(row) - half, int(col) - half
         if r0 < 0 or c0 < 0 or r0 + 2 * half > grid.height or c0 + 2 * half > grid.width:
             continue
@@ -777,7 +854,7 @@ def _dem_holes(
 # ----------------------------------------------------------------------------------------
 # land cover
 def _north_east(lay: _Layout) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Unit vectors of true north and east in UTM coordinates at the area centre."""
+    """Return unit vectors of true north and east in UTM coordinates at the area centre."""
     to_utm = Transformer.from_crs(GEO_CRS, UTM_CRS, always_xy=True)
     lon, lat = CENTER_LONLAT
     x0, y0 = to_utm.transform(lon, lat)
@@ -860,7 +937,7 @@ def _landcover(
     texture = _upsample(tex_c, COARSE)
 
     # towns with a street grid
-    left, bottom, right, top = g.bounds
+    left, top = float(g.transform.c), float(g.transform.f)
     size = lay.dem.bounds[2] - lay.dem.bounds[0]
     n_towns = 1 + int((size / 1000.0) ** 2 // 300)
     trn = _rng(seed, _RNG_TOWNS)
@@ -876,13 +953,13 @@ def _landcover(
             continue
         radius = trn.uniform(450.0, 1000.0)
         half = int(radius * 1.8 / g.res)
-        col, row = ~g.transform * (tx, ty)
+        col, row = ~g.transform @ (tx, ty)
         r0, c0 = max(int(row) - half, 0), max(int(col) - half, 0)
         r1, c1 = min(int(row) + half, g.height), min(int(col) + half, g.width)
         if r1 <= r0 or c1 <= c0:
             continue
-        bx = left + (np.arange(c0, c1) + 0.5) * g.res
-        by = top - (np.arange(r0, r1) + 0.5) * g.res
+        bx = left + (np.arange(c0, c1, dtype=np.float64) + 0.5) * g.res
+        by = top - (np.arange(r0, r1, dtype=np.float64) + 0.5) * g.res
         town = _blob_mask(trn, bx, by, tx, ty, radius, 0.25)
         block_m = np.float32(trn.uniform(90.0, 130.0))
         uu, vv = u[r0:r1, c0:c1], v[r0:r1, c0:c1]
@@ -943,18 +1020,16 @@ def _to_landsat(src: F32, src_grid: _Grid, dst_grid: _Grid) -> F32:
     return out
 
 
-def _landsat(
-    seed: int, lay: _Layout, z: F32, cover: _Cover
-) -> tuple[NDArray[np.uint16], F32]:
+def _landsat(seed: int, lay: _Layout, z: F32, cover: _Cover) -> tuple[NDArray[np.uint16], F32]:
     """Optical DN (6, h, w) and land surface temperature (h, w) on the Landsat grid."""
     rng = _rng(seed, _RNG_OPTICAL)
     g = lay.ext
     # window of the working grid covering the Landsat grid, with a margin
     ll, lb, lr, lt = lay.landsat.bounds
-    c0 = int(math.floor((ll - g.transform.c) / g.res)) - 2
-    r0 = int(math.floor((g.transform.f - lt) / g.res)) - 2
-    c1 = int(math.ceil((lr - g.transform.c) / g.res)) + 2
-    r1 = int(math.ceil((g.transform.f - lb) / g.res)) + 2
+    c0 = math.floor((ll - g.transform.c) / g.res) - 2
+    r0 = math.floor((g.transform.f - lt) / g.res) - 2
+    c1 = math.ceil((lr - g.transform.c) / g.res) + 2
+    r1 = math.ceil((g.transform.f - lb) / g.res) + 2
     c0, r0 = max(c0, 0), max(r0, 0)
     c1, r1 = min(c1, g.width), min(r1, g.height)
     win = g.window(r0, c0, r1 - r0, c1 - c0)
@@ -1023,24 +1098,22 @@ def _sar_rows(
 ) -> F32:
     """Backscatter (dB) for SAR rows ``row0:row1``; ``dem`` is on the SAR grid."""
     h0, h1 = max(row0 - 1, 0), min(row1 + 1, dem.shape[0])
-    gy, gx = np.gradient(dem[h0:h1], sar.res)
+    gy, gx = (np.asarray(a, dtype=np.float32) for a in np.gradient(dem[h0:h1], sar.res))
     sl = slice(row0 - h0, row0 - h0 + (row1 - row0))
     p, q = gx[sl], -gy[sl]  # dz/d(east), dz/d(north)
     cols = np.arange(sar.width, dtype=np.float32)
     theta = np.deg2rad(np.float32(33.0) + np.float32(4.0) * cols / np.float32(sar.width))
     az = math.radians(SAR_LOOK_AZIMUTH_DEG)
     sin_t, cos_t = np.sin(theta)[None, :], np.cos(theta)[None, :]
-    cos_loc = (p * sin_t * np.float32(math.sin(az)) + q * sin_t * np.float32(math.cos(az)) + cos_t)
+    cos_loc = p * sin_t * np.float32(math.sin(az)) + q * sin_t * np.float32(math.cos(az)) + cos_t
     cos_loc /= np.sqrt(np.float32(1.0) + p**2 + q**2)
     sin_loc = np.sqrt(np.clip(np.float32(1.0) - cos_loc**2, 0.0, 1.0))
     gamma0 = np.power(np.float32(10.0), g0_db[row0:row1] / np.float32(10.0))
     sigma0 = gamma0 * np.clip(cos_loc, 0.0, 1.0) * sin_t / np.maximum(sin_loc, np.float32(0.15))
     sigma0 += np.float32(10 ** (-23.5 / 10))  # noise-equivalent sigma-nought
-    sigma0 *= rng.standard_gamma(SAR_ENL, size=sigma0.shape, dtype=np.float32) / np.float32(
-        SAR_ENL
-    )
+    sigma0 *= rng.standard_gamma(SAR_ENL, size=sigma0.shape, dtype=np.float32) / np.float32(SAR_ENL)
     db = np.float32(10.0) * np.log10(np.maximum(sigma0, np.float32(1e-4)))
-    return np.asarray(np.clip(db, -30.0, 5.0), dtype=np.float32)
+    return np.asarray(np.clip(db, -28.0, 3.0), dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1111,7 +1184,9 @@ def _feature_collection(
 ) -> dict[str, Any]:
     feats = []
     for geom, prop in zip(geoms, props, strict=True):
-        g = shapely.transform(geom, lambda xy: np.column_stack(to_geo.transform(xy[:, 0], xy[:, 1])))
+        g = shapely.transform(
+            geom, lambda xy: np.column_stack(to_geo.transform(xy[:, 0], xy[:, 1]))
+        )
         g = shapely.set_precision(g, 1e-7)
         feats.append({"type": "Feature", "properties": prop, "geometry": mapping(g)})
     return {"type": "FeatureCollection", "features": feats}
@@ -1272,15 +1347,15 @@ def synthesize_study_area(
     to_geo = Transformer.from_crs(UTM_CRS, GEO_CRS, always_xy=True)
 
     # terrain, streams, boundary, lakes
-    z, base_c, downslope = _terrain(_rng(seed, _RNG_TERRAIN), lay)
+    z, ridges_c, base_c, downslope = _terrain(_rng(seed, _RNG_TERRAIN), lay)
     streams = _streams(_rng(seed, _RNG_STREAMS), lay, base_c, downslope)
     boundary = _boundary(_rng(seed, _RNG_BOUNDARY), lay)
     lakes = _lakes(_rng(seed, _RNG_LAKES), lay, streams[0], boundary)
     delta_c, dist_c = _carve(lay, base_c, streams)
     carved_c = base_c + delta_c
     del base_c
-    z += _upsample(delta_c, COARSE)
-    del delta_c
+    z += _upsample(ridges_c + delta_c, COARSE, order=3)
+    del delta_c, ridges_c
     if lakes:
         ids = _burn(lay.ext, [(lake, i + 1) for i, (lake, _) in enumerate(lakes)])
         for i, (_, level) in enumerate(lakes):
@@ -1337,7 +1412,10 @@ def synthesize_study_area(
     del cover
     sar_dem = np.full(lay.sar.shape, np.nan, dtype=np.float32)
     sar_g0 = np.full(lay.sar.shape, np.nan, dtype=np.float32)
-    for src, dst_arr, how in ((z, sar_dem, Resampling.bilinear), (g0_ext, sar_g0, Resampling.nearest)):
+    for src, dst_arr, how in (
+        (z, sar_dem, Resampling.bilinear),
+        (g0_ext, sar_g0, Resampling.nearest),
+    ):
         reproject(
             source=src,
             destination=dst_arr,
@@ -1370,9 +1448,7 @@ def synthesize_study_area(
     # vectors
     _write_json(
         out / BOUNDARY_NAME,
-        _feature_collection(
-            [boundary], [{"huc12": HUC12, "name": WATERSHED_NAME}], to_geo
-        ),
+        _feature_collection([boundary], [{"huc12": HUC12, "name": WATERSHED_NAME}], to_geo),
     )
     d_left, d_bottom, d_right, d_top = lay.dem.bounds
     clip = box(d_left, d_bottom, d_right, d_top).buffer(-DEM_RES, join_style="mitre")
