@@ -27,6 +27,7 @@ from affine import Affine
 from geoharmony.config import Config, LabelConfig
 from geoharmony.errors import DatasetError, OutputExistsError
 from geoharmony.geometry.grid import Grid
+from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
@@ -91,21 +92,34 @@ def _dst_grid(ref: Grid, stride: int, i: int, j: int, p: int) -> Grid:
     return Grid(ref.crs, ref.transform @ Affine.translation(j * stride, i * stride), p, p)
 
 
-def run_task(task: Task) -> dict[str, Any]:
-    """Read, warp/burn and write one task's patches; return its valid fractions."""
+def read_task(task: Task) -> dict[str, np.ndarray]:
+    """Read (and warp/burn) one task's patches into memory, without writing them.
+
+    Returns ``{name: (n, bands, h, w), f"{name}_mask": (n, h, w)}`` for every output.
+    Rasters are read under :func:`geoharmony.io.gdal_env.gdal_env`, through this process's
+    reader cache (each raster opened once per worker).
+    """
     n = len(task.rows)
     arrays: dict[str, np.ndarray] = {}
     for o in task.outputs.values():
         arrays[o.name] = np.empty((n, o.bands, o.height, o.width), dtype=o.dtype)
         arrays[f"{o.name}_mask"] = np.zeros((n, o.height, o.width), dtype=bool)
-    positions = np.arange(n)
-    for rid, sub in task.rows.groupby("region", sort=False):
-        pos = positions[task.rows["region"].to_numpy() == rid]
-        infos = task.sources[str(rid)]
-        for name, info in infos.items():
-            _fill_modality(task, name, info, infos, sub, pos, arrays)
-        for name, lab in task.labels.items():
-            _fill_label(task, name, lab, infos, sub, pos, arrays)
+    regions = task.rows["region"].to_numpy()
+    with gdal_env():
+        for rid, sub in task.rows.groupby("region", sort=False):
+            pos = np.flatnonzero(regions == rid)
+            infos = task.sources[str(rid)]
+            for name, info in infos.items():
+                _fill_modality(task, name, info, infos, sub, pos, arrays)
+            for name, lab in task.labels.items():
+                _fill_label(task, name, lab, infos, sub, pos, arrays)
+    return arrays
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Read, warp/burn and write one task's patches; return its valid fractions."""
+    n = len(task.rows)
+    arrays = read_task(task)
     writer = get_writer(task.format)(Path(task.root))
     writer.open()
     if writer.needs_georef:
@@ -113,7 +127,13 @@ def run_task(task: Task) -> dict[str, Any]:
     else:
         writer.write(task.start, arrays)
     writer.close()
-    valid = {o: arrays[f"{o}_mask"].reshape(n, -1).mean(axis=1).round(6).tolist() for o in task.outputs}
+    valid = {  # count_nonzero: the exact count, as mean() gives it, 30x faster
+        o: (np.count_nonzero(arrays[f"{o}_mask"].reshape(n, -1), axis=1) / (m.size // max(n, 1)))
+        .round(6)
+        .tolist()
+        for o in task.outputs
+        for m in (arrays[f"{o}_mask"],)
+    }
     record = {
         "task": task.index,
         "start": task.start,
@@ -158,18 +178,22 @@ def _fill_modality(
 ) -> None:
     spec = task.outputs[name]
     reader = _reader(info)
-    blocks = reader.read_group(
-        sub[f"{name}_col_off"].to_numpy(),
-        sub[f"{name}_row_off"].to_numpy(),
-        sub[f"{name}_width"].to_numpy(),
-        sub[f"{name}_height"].to_numpy(),
-    )
     data, mask = arrays[name], arrays[f"{name}_mask"]
+    c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
     if task.mode != "resample":
-        for k, b in zip(pos, blocks, strict=True):
-            data[k] = b.data
-            mask[k] = b.valid
+        # Windows of one size, read straight into the task's arrays (a region's rows
+        # are contiguous in a task, so this is a view).
+        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+            sl = slice(int(pos[0]), int(pos[-1]) + 1)
+            reader.read_into(c0, r0, data[sl], mask[sl])
+        else:
+            d, m = data[pos], mask[pos]
+            reader.read_into(c0, r0, d, m)
+            data[pos], mask[pos] = d, m
         return
+    blocks = reader.read_group(
+        c0, r0, sub[f"{name}_width"].to_numpy(), sub[f"{name}_height"].to_numpy()
+    )
     ref = infos[task.reference].grid
     ii, jj = sub["lattice_i"].to_numpy(), sub["lattice_j"].to_numpy()
     for k, b, i, j in zip(pos, blocks, ii, jj, strict=True):
@@ -298,13 +322,54 @@ def _serial(tasks: list[Task]) -> Iterable[dict[str, Any]]:
         close_readers()
 
 
-def _pool(workers: int) -> Runner:
-    def run(tasks: list[Task]) -> Iterable[dict[str, Any]]:
-        import multiprocessing as mp
+def _pool_context() -> Any:
+    """The multiprocessing context of local workers.
 
-        ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-            yield from ex.map(run_task, tasks, chunksize=1)
+    ``forkserver`` (``spawn`` on Windows): workers never inherit the parent's threads
+    (zarr's event loop, a user's GDAL threads), and this module is preloaded into the
+    fork server, so after the first pool of a process a worker starts in milliseconds
+    with geoharmony, rasterio and zarr already imported.
+    """
+    import multiprocessing as mp
+
+    if sys.platform == "win32":  # pragma: no cover - no fork server on Windows
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__, "geoharmony.writers.zarr_writer"])
+    return ctx
+
+
+def _init_worker() -> None:
+    """Set up a pool worker: one core each, so no codec threads of its own."""
+    try:
+        import numcodecs.blosc
+
+        numcodecs.blosc.use_threads = False
+    except ImportError:  # pragma: no cover - numcodecs is a dependency
+        pass
+
+
+def _pool(workers: int) -> Runner:
+    """Run tasks on ``workers`` local processes, largest first, results as they finish.
+
+    Each worker keeps its own reader cache (every raster opened once per worker) and
+    writes its tasks' shards itself; only the small task records travel back.
+    """
+
+    def run(tasks: list[Task]) -> Iterable[dict[str, Any]]:
+        from concurrent.futures import as_completed
+
+        order = sorted(tasks, key=lambda t: -len(t.rows))
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=_pool_context(), initializer=_init_worker
+        ) as ex:
+            futures = [ex.submit(run_task, t) for t in order]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            finally:
+                for fut in futures:
+                    fut.cancel()
 
     return run
 

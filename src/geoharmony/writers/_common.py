@@ -114,7 +114,7 @@ def _json_number(v: float | bool) -> float | bool | str:
 
 
 def normalize_specs(specs: Mapping[str, ArraySpec], *, where: str) -> dict[str, ArraySpec]:
-    """Validate array names for file-based layouts (they become file or member names).
+    r"""Validate array names for file-based layouts (they become file or member names).
 
     Raises
     ------
@@ -131,7 +131,9 @@ def normalize_specs(specs: Mapping[str, ArraySpec], *, where: str) -> dict[str, 
                 f"{where}: array name {s.name!r} is not usable as a file or member name; "
                 "names must not be empty, '.' or '..' and must contain no '/' or '\\'"
             )
-        out[key] = ArraySpec(s.name, tuple(int(x) for x in s.shape), np.dtype(s.dtype).name, s.fill_value)
+        out[key] = ArraySpec(
+            s.name, tuple(int(x) for x in s.shape), np.dtype(s.dtype).name, s.fill_value
+        )
     return out
 
 
@@ -155,7 +157,8 @@ def check_write(
     unknown = sorted(set(arrays) - set(meta.specs))
     if missing or unknown:
         raise ValueError(
-            f"{where}: write() needs exactly the store's arrays; missing {missing}, unknown {unknown}"
+            f"{where}: write() needs exactly the store's arrays; "
+            f"missing {missing}, unknown {unknown}"
         )
     counts = {name: len(a) for name, a in arrays.items()}
     n = next(iter(counts.values()), 0)

@@ -10,6 +10,10 @@ from geoharmony.writers.base import PatchWriter
 
 _BUILTIN = {
     "zarr": "geoharmony.writers.zarr_writer:ZarrWriter",
+    "hdf5": "geoharmony.writers.hdf5_writer:HDF5Writer",
+    "webdataset": "geoharmony.writers.webdataset_writer:WebDatasetWriter",
+    "tfrecord": "geoharmony.writers.tfrecord_writer:TFRecordWriter",
+    "geotiff": "geoharmony.writers.geotiff_writer:GeoTIFFWriter",
 }
 
 
