@@ -166,6 +166,8 @@ class _Reader:
                 self.fail(key, f"is not a known key; {hint}")
 
     def where(self, key: str) -> str:
+        if not self.table:  # the top level: its keys are table names
+            return f"{self.file}: [{key}]" if key else f"{self.file}:"
         return f"{self.file}: [{self.table}]" + (f".{key}" if key else "")
 
     def fail(self, key: str, msg: str) -> None:
@@ -247,10 +249,9 @@ def load_config(path: str | Path) -> Config:
 def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     """Validate an already-parsed configuration mapping (see :func:`load_config`)."""
     base = source.parent
-    top = _Reader(
+    _Reader(  # refuses unknown top-level tables
         source, "", dict(raw), ("study_area", "grid", "modalities", "output", "split", "labels")
     )
-    top.where = lambda key: f"{source}: [{key}]" if key else f"{source}:"  # type: ignore[method-assign]
     for required in ("study_area", "grid", "modalities", "output"):
         if required not in raw:
             raise ConfigError(f"{source}: the [{required}] table is required but missing")

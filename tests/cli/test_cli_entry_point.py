@@ -21,8 +21,8 @@ import shapely
 from affine import Affine
 
 import geoharmony as gh
-from synth import lonlat_to, write_boundary, write_config, write_coord_raster
 from geoharmony.plan import compute_plan
+from synth import lonlat_to, write_boundary, write_config, write_coord_raster
 
 LON0, LAT0 = -105.6, 40.1
 
@@ -323,7 +323,7 @@ CRASH = textwrap.dedent(
         f.write(bytes(st.st_size))
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
     try:
-        gh.extract(cfg, plan=plan, workers=1, progress=False)
+        gh.extract(cfg, plan=plan, workers=1, progress=False, overwrite="--overwrite" in sys.argv)
     finally:
         os.replace(victim + ".away", victim)  # the original back: same bytes, same mtime
     """
@@ -401,3 +401,35 @@ def test_crash_then_resume_gives_identical_bytes(
     r = run(geoharmony_exe, "--no-progress", "extract", project, "--out", clean, "--workers", "2")
     assert r.returncode == 0, r.stderr
     _same_dataset(out, clean)
+
+
+def test_failed_overwrite_keeps_the_old_dataset(
+    geoharmony_exe: Path, project: Path, tmp_path: Path
+) -> None:
+    out = project.parent / "out" / "dataset"
+    r = run(geoharmony_exe, "--no-progress", "extract", project)
+    assert r.returncode == 0, r.stderr
+    before = _tree(out)
+
+    other = write_config(
+        project.parent / "other.toml", project.read_text().replace("stride = 4", "stride = 5")
+    )
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH)
+    victim = project.parent / "data" / "sar_B.tif"
+    r = subprocess.run(
+        [sys.executable, str(script), str(other), str(victim), "--overwrite"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode != 0 and "sar_B.tif" in r.stderr, r.stderr
+    assert _tree(out) == before, "a failed --overwrite run damaged the existing dataset"
+    assert gh.open_dataset(out).manifest["plan"]["stride"] == 4
+
+    r = run(geoharmony_exe, "--no-progress", "extract", other, "--overwrite", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert gh.open_dataset(out).manifest["plan"]["stride"] == 5
+    assert not (out.parent / ".dataset.partial").exists()
+    assert not (out.parent / ".dataset.old").exists()

@@ -28,8 +28,8 @@ from pyproj import CRS, Geod
 from rasterio.warp import Resampling, reproject
 
 import geoharmony as gh
-from synth import write_boundary, write_config, write_coord_raster
 from core import oracle
+from synth import write_boundary, write_config, write_coord_raster
 
 LON0, LAT0 = -105.40, 40.30
 LAEA = "+proj=laea +lat_0=40 +lon_0=-105 +x_0=0 +y_0=0 +ellps=GRS80 +units=m +no_defs"
@@ -678,3 +678,37 @@ def test_geographic_reference_alignment(scene: Scene, tmp_path: Path, mode: str)
         ref_name="geo",
     )
     assert stats["alb"]["partial"] > 0
+
+
+def test_float32_with_huge_negative_nodata(scene: Scene, tmp_path: Path) -> None:
+    """The NED's nodata (-3.4028230607370965e38, float32): fill and mask are exact."""
+    nod = -3.4028230607370965e38
+    x, y = _xy("EPSG:32613", LON0, LAT0)
+    f32 = write_coord_raster(
+        tmp_path / "f32.tif",
+        crs="EPSG:32613",
+        transform=Affine(20, 0, x - 300, 0, -20, y + 500),
+        width=40,
+        height=45,
+        nodata=nod,
+        holes=[(10, 10, 4, 4)],
+        dtype="float32",
+    )
+    body = _config(scene, tmp_path, ["utm"], mode="native", patch=6, stride=6).read_text()
+    body += f'\n[modalities.f32]\npath = "{f32}"\n'
+    cfg = gh.load_config(write_config(tmp_path / "pipeline.toml", body))
+    ds = gh.open_dataset(gh.extract(cfg, workers=1, progress=False))
+    idx = ds.index.sort_values("patch_index").reset_index(drop=True)
+    data, mask = ds.store.read("f32", slice(None)), ds.store.read("f32_mask", slice(None))
+    assert data.dtype == np.float32
+    src = oracle.Source(f32)
+    cx, cy = oracle.lattice_centres(scene.ref_t, idx["lattice_i"], idx["lattice_j"], 6, 6)
+    c0, r0 = src.windows(cx, cy, 6, 6)
+    filled = 0
+    for k in range(len(idx)):
+        want, valid = src.read(int(c0[k]), int(r0[k]), 6, 6)
+        assert oracle.equal_data(data[k], want) and np.array_equal(mask[k], valid)
+        filled += int((~valid).sum())
+    src.close()
+    assert filled > 0
+    assert np.all(data[:, 0][~mask] == np.float32(nod))

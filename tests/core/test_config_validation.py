@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,8 @@ import shapely
 from affine import Affine
 
 import geoharmony as gh
-from synth import write_boundary, write_config, write_coord_raster
 from geoharmony.errors import ConfigError, GeoharmonyError, InputError
+from synth import write_boundary, write_config, write_coord_raster
 
 VALID = {
     "study_area": 'boundary = "data/boundary.geojson"',
@@ -279,7 +280,9 @@ def test_boundary_without_crs(project: Path) -> None:
     import geopandas as gpd
 
     shp = project / "data" / "nocrs.shp"
-    gpd.GeoDataFrame(geometry=[shapely.box(480100, 4459500, 480500, 4459900)]).to_file(shp)
+    with warnings.catch_warnings():  # pyogrio warns that the file will have no CRS: intended
+        warnings.simplefilter("ignore", UserWarning)
+        gpd.GeoDataFrame(geometry=[shapely.box(480100, 4459500, 480500, 4459900)]).to_file(shp)
     assert not shp.with_suffix(".prj").exists()
     cfg = gh.load_config(_write(project, _with(study_area='boundary = "data/nocrs.shp"')))
     with pytest.raises(

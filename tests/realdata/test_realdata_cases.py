@@ -19,11 +19,11 @@ from affine import Affine
 from rasterio.warp import Resampling, reproject
 
 import geoharmony as gh
-from synth import SHARED, write_config
 from core import oracle
 from geoharmony.errors import FootprintError, GeometryRepairedWarning
 from geoharmony.plan import compute_plan
 from geoharmony.study_area import load_regions
+from synth import SHARED, write_config
 
 pytestmark = [
     pytest.mark.realdata,
