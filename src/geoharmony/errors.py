@@ -43,3 +43,7 @@ class GeoharmonyWarning(UserWarning):
 
 class GeometryRepairedWarning(GeoharmonyWarning):
     """An invalid boundary geometry was repaired with ``shapely.make_valid``."""
+
+
+class CoverageWarning(GeoharmonyWarning):
+    """A modality's raster does not reach a region at all: its patches there are all invalid."""

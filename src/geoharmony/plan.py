@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ import shapely
 from pyproj import CRS
 
 from geoharmony.config import Config
-from geoharmony.errors import ConfigError, CRSMismatchError
+from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
@@ -98,7 +99,9 @@ class Plan:
             for name, info in sorted(self.sources[rid].items()):
                 st = info.path.stat()
                 h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
-        h.update(pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes())
+        h.update(
+            pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes()
+        )
         return h.hexdigest()
 
 
@@ -280,6 +283,7 @@ def _plan_region(
     }
     p = cfg.grid.patch_size
     for name, info in infos.items():
+        _warn_if_uncovered(cfg, region, name, info)
         spec = outputs[name]
         if cfg.grid.mode == "resample":
             _resample_windows(cols, name, info, ref, ii * lat.stride, jj * lat.stride, p)
@@ -294,6 +298,21 @@ def _plan_region(
         cols[f"{name}_drow"] = ch.drow
         cols[f"{name}_offset_m"] = ch.offset_m
     return pd.DataFrame(cols), n_cand
+
+
+def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
+    """Warn when a raster does not reach a region at all (a silent all-invalid dataset)."""
+    try:
+        geom = region.in_crs(info.grid.crs)
+    except Exception:  # pragma: no cover - a failed transform is reported by the plan
+        return
+    if not shapely.intersects(geom, shapely.box(*info.grid.bounds)):
+        warnings.warn(
+            f"[modalities.{name}] {info.path} does not overlap region {region.id!r} at all: "
+            "every patch of this modality there will be invalid (mask false)",
+            CoverageWarning,
+            stacklevel=4,
+        )
 
 
 def _resample_windows(

@@ -134,3 +134,48 @@ def test_region_in_other_crs_bends_edges(regions_file: Path) -> None:
 
     clon, clat = Transformer.from_crs(32613, 4326, always_xy=True).transform(lon, lat)
     assert xs.min() < clon[0] < xs.max() and ys.min() < clat[0] < ys.max()
+
+
+def test_raster_that_misses_the_region_warns(tmp_path: Path) -> None:
+    """A boundary no raster reaches would silently give an all-invalid modality: warn."""
+    import shapely
+    from affine import Affine
+
+    import geoharmony as gh
+    from geoharmony.errors import CoverageWarning
+    from synth import write_config, write_coord_raster
+
+    x0, y0 = lonlat_to(32616, -88.9, 40.3)
+    write_coord_raster(
+        tmp_path / "near.tif",
+        crs=32616,
+        transform=Affine(10, 0, x0 - 500, 0, -10, y0 + 500),
+        width=100,
+        height=100,
+    )
+    write_coord_raster(
+        tmp_path / "far.tif",
+        crs=32616,
+        transform=Affine(10, 0, x0 + 50_000, 0, -10, y0),
+        width=50,
+        height=50,
+    )
+    write_boundary(tmp_path / "b.geojson", [shapely.Point(-88.9, 40.3).buffer(0.003)], 4326)
+    cfg = write_config(
+        tmp_path / "p.toml",
+        """
+        [study_area]
+        boundary = "b.geojson"
+        [grid]
+        reference = "near"
+        patch_size = 10
+        [modalities.near]
+        path = "near.tif"
+        [modalities.far]
+        path = "far.tif"
+        [output]
+        path = "out"
+        """,
+    )
+    with pytest.warns(CoverageWarning, match=r"\[modalities.far\] .*far.tif does not overlap"):
+        gh.plan(gh.load_config(cfg))
