@@ -82,7 +82,7 @@ class OutputConfig:
 
     path: Path
     format: str = "zarr"
-    compression: str = "zstd"
+    compression: str = "lz4"
     patches_per_shard: int = 16
 
 
@@ -346,7 +346,7 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     output = OutputConfig(
         path=o.path("path", base),  # type: ignore[arg-type]
         format=o.choice("format", FORMATS, "zarr"),
-        compression=o.choice("compression", ("zstd", "lz4", "none"), "zstd"),
+        compression=o.choice("compression", ("lz4", "zstd", "none"), "lz4"),
         patches_per_shard=o.positive_int("patches_per_shard", 16),
     )
 

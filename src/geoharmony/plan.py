@@ -143,13 +143,26 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     s = cfg.output.patches_per_shard
-    task_size = max(s, round(64 / s) * s)
+    task_size = _task_size(len(table), s)
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
         table["split"] = _assign_splits(cfg, table)
     return Plan(
         cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates
     )
+
+
+def _task_size(n: int, shard: int) -> int:
+    """Patches per task: a whole number of shards, about 64 patches.
+
+    A task is a compact tile whose windows' union is read once; small plans get smaller
+    tasks so that ~8 of them can be spread over workers. It depends on the plan only,
+    never on the worker count, so a resumed run cuts the same tasks.
+    """
+    big = max(shard, round(64 / shard) * shard)
+    small = max(shard, 2 * shard if 2 * shard <= big else shard)
+    want = shard * math.ceil(n / (8 * shard)) if n else big
+    return max(small, min(big, want))
 
 
 def _output_specs(

@@ -15,32 +15,52 @@ from typing import Any
 import numpy as np
 
 
-def band_moments(task: Any, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """Moments of each raster output's bands over valid pixels, per split of a task."""
-    splits = (
-        task.rows["split"].to_numpy() if "split" in task.rows else np.full(len(task.rows), "all")
-    )
+def band_moments(task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8) -> dict[str, Any]:
+    """Moments of each raster output's bands over valid pixels, per split of a task.
+
+    Two passes (mean, then squared deviations from it) in float64, band by band over
+    small batches of patches with ``where=`` reductions: no float64 copy of the task.
+    """
+    rows = task.rows
+    splits = rows["split"].to_numpy() if "split" in rows else np.full(len(rows), "all")
     out: dict[str, Any] = {}
     for name, spec in task.outputs.items():
         if spec.kind != "raster":
             continue
         data, mask = arrays[name], arrays[f"{name}_mask"]
+        nb = data.shape[1]
+        kind = data.dtype.kind
+        hi = np.inf if kind == "f" else np.iinfo(data.dtype).max
+        lo = -np.inf if kind == "f" else np.iinfo(data.dtype).min
         per: dict[str, Any] = {}
         for split in np.unique(splits):
-            sel = splits == split
-            d = data[sel].astype(np.float64)  # (n, bands, h, w)
-            m = np.broadcast_to(mask[sel][:, None], d.shape)
-            count = m.sum(axis=(0, 2, 3))
-            vals = np.where(m, d, 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = vals.sum(axis=(0, 2, 3)) / count
-            dev = np.where(m, d - np.nan_to_num(mean)[None, :, None, None], 0.0)
-            m2 = (dev * dev).sum(axis=(0, 2, 3))
-            mn = np.where(m, d, np.inf).min(axis=(0, 2, 3))
-            mx = np.where(m, d, -np.inf).max(axis=(0, 2, 3))
+            idx = np.flatnonzero(splits == split)
+            count = int(np.count_nonzero(mask[idx]))
+            total = np.zeros(nb)
+            mn = np.full(nb, np.inf)
+            mx = np.full(nb, -np.inf)
+            batches = [idx[a : a + chunk] for a in range(0, len(idx), chunk)]
+            for b in range(nb):
+                for sel in batches:
+                    x, m = data[sel, b], mask[sel]
+                    if not m.any():
+                        continue
+                    total[b] += np.sum(x, where=m, dtype=np.float64)
+                    mn[b] = min(mn[b], float(np.min(x, where=m, initial=hi)))
+                    mx[b] = max(mx[b], float(np.max(x, where=m, initial=lo)))
+            mean = total / count if count else np.zeros(nb)
+            m2 = np.zeros(nb)
+            for b in range(nb):
+                for sel in batches:
+                    m = mask[sel]
+                    if not m.any():
+                        continue
+                    d = np.subtract(data[sel, b], mean[b], dtype=np.float64)
+                    np.multiply(d, d, out=d)
+                    m2[b] += np.sum(d, where=m)
             per[str(split)] = {
-                "count": count.tolist(),
-                "mean": np.nan_to_num(mean).tolist(),
+                "count": [count] * nb,
+                "mean": mean.tolist(),
                 "m2": m2.tolist(),
                 "min": mn.tolist(),
                 "max": mx.tolist(),

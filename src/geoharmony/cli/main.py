@@ -46,7 +46,9 @@ def handle_errors(fn: F) -> F:
         except Exception as exc:
             if debug:
                 raise
-            click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True)
+            click.echo(
+                f"error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True
+            )
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -54,7 +56,9 @@ def handle_errors(fn: F) -> F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
 @click.option("-v", "--verbose", count=True, help="More log output.")
 @click.version_option(package_name="geoharmony")
 @click.pass_context
@@ -70,6 +74,10 @@ def _register() -> None:
     from geoharmony.cli import commands
 
     for cmd in commands.COMMANDS:
+        cli.add_command(cmd)
+    from geoharmony.cli import viz_commands
+
+    for cmd in viz_commands.COMMANDS:
         cli.add_command(cmd)
 
 

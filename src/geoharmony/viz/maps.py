@@ -1,5 +1,4 @@
-"""Map furniture shared by the figures: display CRSs, background rasters, outlines,
-scale bars and axis labels.
+"""Map furniture shared by the figures: CRSs, backgrounds, outlines, scale bars, axes.
 
 Every map is drawn in exactly one CRS (geographic axes in degrees, or projected axes in
 metres); everything drawn on it is transformed into that CRS first, so degrees and
@@ -19,18 +18,22 @@ import shapely
 from affine import Affine
 from matplotlib import patheffects
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.patches import Polygon as MplPolygon
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import offset_copy
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from pyproj import CRS, Geod
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
-from rasterio.windows import from_bounds
 
 from geoharmony.geometry.footprint import to_crs
-from geoharmony.viz.source import WGS84
 
+NODATA_FACE = "#e4e4e4"
+NODATA_EDGE = "#b0b0b0"
+NODATA_HATCH = "////"
 HALO = [patheffects.withStroke(linewidth=3.2, foreground="#1a1a1a")]
 _GEOD = Geod(ellps="WGS84")
 
@@ -41,9 +44,11 @@ def crs_label(crs: CRS) -> str:
     code = crs.to_epsg()
     if code is not None:
         return f"EPSG:{code} ({crs.name})"
-    d = crs.to_dict()
-    if d.get("proj") == "aeqd":
-        lat, lon = float(d.get("lat_0", 0)), float(d.get("lon_0", 0))
+    op = crs.coordinate_operation
+    if op is not None and "azimuthal equidistant" in op.method_name.lower():
+        p = {q.name.lower(): float(q.value) for q in op.params}
+        lat = p.get("latitude of natural origin", 0.0)
+        lon = p.get("longitude of natural origin", 0.0)
         return f"local azimuthal equidistant centred on {_lat(lat)}, {_lon(lon)}"
     return crs.name or crs.to_string()
 
@@ -69,20 +74,26 @@ def metres_per_unit(crs: CRS, x: float, y: float) -> tuple[float, float]:
     return (f, f)
 
 
-def format_axes(ax: Axes, crs: CRS, *, origin: tuple[float, float] | None = None) -> None:
+def format_axes(
+    ax: Axes, crs: CRS, *, origin: tuple[float, float] | None = None, what: str = "centre"
+) -> None:
     """Axis labels, tick format and aspect for maps in ``crs``.
 
     Geographic CRSs get degree labels and an aspect of ``1 / cos(latitude)`` (so shapes
-    are not stretched); projected CRSs get kilometre (or metre) ticks. ``origin`` names a
-    local CRS's centre, so axes read "metres from the patch centre".
+    are not stretched); projected CRSs get kilometre (or metre) ticks. With ``origin`` (a
+    local CRS centred on ``what``) the axes read "east of the ``what``".
     """
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     if crs.is_geographic:
         lat = 0.5 * (y0 + y1)
         ax.set_aspect(1.0 / max(math.cos(math.radians(lat)), 0.05))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):.3f}°{'E' if v >= 0 else 'W'}"))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):.3f}°{'N' if v >= 0 else 'S'}"))
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: f"{abs(v):.3f}°{'E' if v >= 0 else 'W'}")
+        )
+        ax.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: f"{abs(v):.3f}°{'N' if v >= 0 else 'S'}")
+        )
         ax.set_xlabel("longitude")
         ax.set_ylabel("latitude")
         ax.tick_params(axis="x", labelrotation=30)
@@ -100,11 +111,92 @@ def format_axes(ax: Axes, crs: CRS, *, origin: tuple[float, float] | None = None
     ax.xaxis.set_major_formatter(FuncFormatter(fmt))
     ax.yaxis.set_major_formatter(FuncFormatter(fmt))
     if origin is not None:
-        ax.set_xlabel(f"east of centre ({unit})")
-        ax.set_ylabel(f"north of centre ({unit})")
+        ax.set_xlabel(f"east of the {what} ({unit})")
+        ax.set_ylabel(f"north of the {what} ({unit})")
     else:
         ax.set_xlabel(f"easting ({unit})")
         ax.set_ylabel(f"northing ({unit})")
+
+
+def map_figure(
+    bounds: Sequence[float],
+    crs: CRS,
+    *,
+    colorbar: bool = True,
+    legend_rows: int = 3,
+    subtitle_lines: int = 2,
+    width: float = 9.5,
+    dpi: float = 110,
+) -> tuple[Figure, Axes, Axes | None]:
+    """A figure sized so a map of ``bounds`` fills its axes exactly (no aspect shrink).
+
+    Margins are fixed in inches: titles above, tick labels left and below, a colour bar
+    on the right, the legend at the bottom. (Constrained layout and fixed-aspect maps do
+    not mix reliably: titles end up clipped or overlapping.)
+
+    Returns
+    -------
+    fig, ax, cax
+        The figure, the map axes and the colour-bar axes (None without a colour bar).
+    """
+    x0, y0, x1, y1 = bounds
+    ratio = (y1 - y0) / max(x1 - x0, 1e-12)
+    if crs.is_geographic:
+        ratio /= max(math.cos(math.radians(0.5 * (y0 + y1))), 0.05)
+    left, right = 1.25, (1.35 if colorbar else 0.35)
+    top = 0.45 + 0.19 * subtitle_lines
+    bottom = (0.95 if crs.is_geographic else 0.7) + 0.22 * legend_rows + 0.1
+    mw = width - left - right
+    mh = mw * ratio
+    if mh > 8.0 or mh < 3.0:
+        mh = float(np.clip(mh, 3.0, 8.0))
+        mw = mh / ratio if ratio > 0 else mw
+    height = top + mh + bottom
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    x_left = left + 0.5 * (width - left - right - mw)
+    ax = fig.add_axes((x_left / width, bottom / height, mw / width, mh / height))
+    cax = None
+    if colorbar:
+        cx = x_left + mw + 0.25
+        cax = fig.add_axes(
+            (cx / width, (bottom + 0.2 * mh) / height, 0.17 / width, 0.6 * mh / height)
+        )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    return fig, ax, cax
+
+
+def bottom_legend(fig: Figure, handles: Sequence[Any], *, ncol: int = 2) -> None:
+    """The legend of a :func:`map_figure`, centred in its bottom margin."""
+    fig.legend(
+        handles=list(handles),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.005),
+        ncol=ncol,
+        frameon=False,
+        fontsize=9,
+    )
+
+
+def titles(ax: Axes, headline: str, subtitle: str = "") -> None:
+    """A headline and a smaller subtitle, both attached to the axes.
+
+    (A figure ``suptitle`` can collide with the axes title when constrained layout meets
+    a fixed-aspect map; text attached to the axes moves with it.)
+    """
+    n = subtitle.count("\n") + 1 if subtitle else 0
+    ax.set_title(headline, fontsize=12, pad=6 + 11.5 * n)
+    if subtitle:
+        ax.text(
+            0.5,
+            1.0,
+            subtitle,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            linespacing=1.15,
+            transform=offset_copy(ax.transAxes, fig=ax.get_figure(root=True), y=4, units="points"),
+        )
 
 
 def _nice(v: float) -> float:
@@ -144,7 +236,7 @@ def add_scale_bar(ax: Axes, crs: CRS, *, loc: str = "lower right", fraction: flo
 
 def add_north_arrow(ax: Axes) -> None:
     """A small "N" arrow in the upper left corner (grid north of the plotted CRS)."""
-    ax.annotate(
+    ann = ax.annotate(
         "N",
         xy=(0.05, 0.95),
         xytext=(0.05, 0.84),
@@ -156,6 +248,10 @@ def add_north_arrow(ax: Axes) -> None:
         arrowprops={"arrowstyle": "-|>", "color": "#111111", "lw": 1.5},
         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#999999", "alpha": 0.8},
     )
+    if ann.arrow_patch is not None:
+        ann.arrow_patch.set_path_effects(
+            [patheffects.withStroke(linewidth=3.5, foreground="white")]
+        )
 
 
 def set_extent(ax: Axes, bounds: Sequence[float], *, pad: float = 0.04) -> None:
@@ -166,6 +262,25 @@ def set_extent(ax: Axes, bounds: Sequence[float], *, pad: float = 0.04) -> None:
         dx = dy = 1.0
     ax.set_xlim(x0 - dx, x1 + dx)
     ax.set_ylim(y0 - dy, y1 + dy)
+
+
+def padded(bounds: Sequence[float], pad: float) -> tuple[float, float, float, float]:
+    """``bounds`` grown by ``pad`` times their size on every side."""
+    x0, y0, x1, y1 = bounds
+    dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
+    return (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+
+
+def nodata_background(ax: Axes) -> None:
+    """Hatch the axes background: wherever nothing is drawn, there is no data."""
+    ax.set_facecolor(NODATA_FACE)
+    ax.patch.set_hatch(NODATA_HATCH)
+    ax.patch.set_edgecolor(NODATA_EDGE)
+
+
+def nodata_handle(label: str = "no data") -> Patch:
+    """Legend handle for the hatched no-data background."""
+    return Patch(facecolor=NODATA_FACE, edgecolor=NODATA_EDGE, hatch=NODATA_HATCH, label=label)
 
 
 def union_bounds(geoms: Iterable[Any]) -> tuple[float, float, float, float]:
@@ -211,7 +326,7 @@ def draw_polygon(ax: Axes, geom: Any, **kw: Any) -> MplPolygon:
     return first
 
 
-def geoms_to(geoms: Sequence[Any], src: CRS, dst: CRS) -> np.ndarray:
+def geoms_to(geoms: Any, src: CRS, dst: CRS) -> np.ndarray:
     """Transform geometries between CRSs (vertex-wise)."""
     return to_crs(np.asarray(list(geoms), dtype=object), src, dst)
 
@@ -236,26 +351,34 @@ def read_background(
     """
     x0, y0, x1, y1 = dst_bounds
     res = max(x1 - x0, y1 - y0) / max_px
-    w = max(int(math.ceil((x1 - x0) / res)), 2)
-    h = max(int(math.ceil((y1 - y0) / res)), 2)
+    w = max(math.ceil((x1 - x0) / res), 2)
+    h = max(math.ceil((y1 - y0) / res), 2)
     dst_t = Affine(res, 0, x0, 0, -res, y1)
     out = np.full((len(bands), h, w), np.nan)
     with rasterio.open(path) as ds:
         nod = nodata if nodata is not None else ds.nodata
         sb = transform_bounds(dst_crs, ds.crs, x0, y0, x1, y1, densify_pts=21)
-        win = from_bounds(*sb, transform=ds.transform)
-        win = win.round_offsets(op="floor").round_lengths(op="ceil")
-        c0, r0 = max(int(win.col_off), 0), max(int(win.row_off), 0)
-        c1 = min(int(win.col_off + win.width), ds.width)
-        r1 = min(int(win.row_off + win.height), ds.height)
+        inv = ~ds.transform
+        corners = [inv @ (x, y) for x in (sb[0], sb[2]) for y in (sb[1], sb[3])]
+        cols = [c for c, _ in corners]
+        rows = [r for _, r in corners]
+        c0, r0 = max(math.floor(min(cols)), 0), max(math.floor(min(rows)), 0)
+        c1 = min(math.ceil(max(cols)), ds.width)
+        r1 = min(math.ceil(max(rows)), ds.height)
         if c1 > c0 and r1 > r0:
             step = max(1.0, max(c1 - c0, r1 - r0) / (2 * max_px))
             ow, oh = max(int((c1 - c0) / step), 1), max(int((r1 - r0) / step), 1)
             rwin = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
-            arr = ds.read(list(bands), window=rwin, out_shape=(len(bands), oh, ow)).astype(np.float64)
+            arr = ds.read(list(bands), window=rwin, out_shape=(len(bands), oh, ow)).astype(
+                np.float64
+            )
             if nod is not None and not np.isnan(nod):
                 arr[arr == nod] = np.nan
-            src_t = ds.window_transform(rwin) * Affine.scale((c1 - c0) / ow, (r1 - r0) / oh)
+            src_t = (
+                ds.transform
+                @ Affine.translation(c0, r0)
+                @ Affine.scale((c1 - c0) / ow, (r1 - r0) / oh)
+            )
             for b in range(len(bands)):
                 reproject(
                     arr[b],
@@ -276,6 +399,6 @@ def read_background(
 def image_extent(transform: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:
     """``imshow`` extent ``(left, right, bottom, top)`` of a north-up grid."""
     h, w = shape
-    left, top = transform * (0, 0)
-    right, bottom = transform * (w, h)
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (w, h)
     return (left, right, bottom, top)

@@ -118,7 +118,9 @@ class Source:
             return self.reference
         names = self.modalities + (self.labels if labels else [])
         if name not in names:
-            raise VizInputError(f"{self.label}: no modality {name!r}; modalities: {', '.join(names)}")
+            raise VizInputError(
+                f"{self.label}: no modality {name!r}; modalities: {', '.join(names)}"
+            )
         return name
 
     def patch_position(self, patch: int | str) -> int:
@@ -137,7 +139,9 @@ class Source:
             return int(hits[0])
         k = int(patch)
         if not -n <= k < n:
-            raise VizInputError(f"{self.label}: patch {k} out of range; it has {n} patches (0..{n - 1})")
+            raise VizInputError(
+                f"{self.label}: patch {k} out of range; it has {n} patches (0..{n - 1})"
+            )
         return k % n
 
     def window(self, name: str, k: int) -> tuple[Grid, int, int, int, int]:
@@ -294,7 +298,11 @@ def _from_dataset(ds: Any) -> Source:
     inputs: dict[str, dict[str, Input]] = {}
     for name, per_region in m["inputs"]["modalities"].items():
         for rid, rec in per_region.items():
-            crs = CRS.from_wkt(rec["crs_wkt"]) if rec.get("crs_wkt") else CRS.from_user_input(rec["crs"])
+            crs = (
+                CRS.from_wkt(rec["crs_wkt"])
+                if rec.get("crs_wkt")
+                else CRS.from_user_input(rec["crs"])
+            )
             grid = Grid(crs, Affine(*rec["transform"][:6]), int(rec["width"]), int(rec["height"]))
             nod = rec.get("nodata")
             inputs.setdefault(rid, {})[name] = Input(

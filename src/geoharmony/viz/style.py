@@ -10,6 +10,7 @@ band count (:func:`data_kind`) and can always be overridden.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,14 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import LightSource, ListedColormap, Normalize, to_rgba
+from matplotlib.colors import (
+    BoundaryNorm,
+    Colormap,
+    LightSource,
+    ListedColormap,
+    Normalize,
+    to_rgba,
+)
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -30,10 +38,8 @@ BBOX = "#2f7bff"
 CENTER = "#e6194b"
 CANDIDATE = "#4363d8"
 SPLIT_COLORS = {"train": "#f58231", "val": "#42d4f4", "test": "#f032e6", "unassigned": "#9e9e9e"}
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-#: Pixels shown as "no data" (under transparent masked pixels).
-NODATA_FACE = "#d9d9d9"
-NODATA_HATCH = "////"
+#: Okabe-Ito colours (colour-blind safe), in the order modalities are configured.
+_PALETTE = ("#E69F00", "#56B4E9", "#CC79A7", "#D55E00", "#009E73", "#0072B2", "#F0E442", "#000000")
 
 _DEM = re.compile(r"(^|_)(dem|dtm|dsm|elev|elevation|srtm|ned|height|terrain|topo|altitude)")
 _SAR = re.compile(r"(^|_)(sar|s1|vv|vh|hh|hv|backscatter|sigma0?|gamma0?|radar)")
@@ -50,6 +56,11 @@ D8_LABELS = {
     128: "↗ NE",
     0: "undefined",
 }
+
+
+def wrap(*lines: str, width: int = 90) -> str:
+    """Join text lines, wrapping each at ``width`` characters (titles that fit the axes)."""
+    return "\n".join(textwrap.fill(line, width) for line in lines if line)
 
 
 def modality_colors(names: Sequence[str]) -> dict[str, str]:
@@ -84,7 +95,9 @@ def data_kind(
     if override and name in override:
         kind = override[name]
         if kind not in KINDS:
-            raise ValueError(f"style for {name!r} must be one of {', '.join(KINDS)}, found {kind!r}")
+            raise ValueError(
+                f"style for {name!r} must be one of {', '.join(KINDS)}, found {kind!r}"
+            )
         return kind
     if output_kind == "d8":
         return "d8"
@@ -132,8 +145,15 @@ def percentile_norm(values: np.ndarray, lo: float = 2, hi: float = 98) -> Normal
     return Normalize(float(a), float(b))
 
 
+def limits(norm: Normalize) -> tuple[float, float]:
+    """``(vmin, vmax)`` of a Normalize as floats (0, 1 when unset)."""
+    lo = 0.0 if norm.vmin is None else float(norm.vmin)
+    hi = 1.0 if norm.vmax is None else float(norm.vmax)
+    return lo, hi
+
+
 def terrain_cmap() -> ListedColormap:
-    """matplotlib's ``terrain`` without its sea-blue part (land colours only)."""
+    """Matplotlib's ``terrain`` without its sea-blue part (land colours only)."""
     base = mpl.colormaps["terrain"]
     return ListedColormap(base(np.linspace(0.25, 0.95, 256)), name="terrain_land")
 
@@ -177,6 +197,21 @@ class Rendered:
     cbar_label: str = ""
     handles: list[Any] = field(default_factory=list)
     note: str = ""
+    ticks: list[float] | None = None
+    ticklabels: list[str] | None = None
+
+    def colorbar(self, fig: Figure, axes: Any, **kw: Any) -> Any:
+        """Add this rendering's colour bar (categorical ones get one tick per class)."""
+        if self.mappable is None:
+            return None
+        cb = fig.colorbar(self.mappable, ax=axes, **kw)
+        unit = " (m)" if self.kind == "dem" else ""
+        cb.set_label(f"{self.cbar_label}{unit}", fontsize=8)
+        if self.ticks is not None and self.ticklabels is not None:
+            cb.set_ticks(self.ticks, labels=self.ticklabels)
+            cb.ax.tick_params(length=0)
+        cb.ax.tick_params(labelsize=7 if self.ticks is None else 6.5)
+        return cb
 
 
 def render(
@@ -189,6 +224,7 @@ def render(
     rgb: tuple[int, int, int] | None = None,
     norm: Normalize | None = None,
     name: str = "",
+    band_numbers: Sequence[int] | None = None,
 ) -> Rendered:
     """Draw ``data`` ``(bands, h, w)`` as RGBA; pixels where ``valid`` is False are transparent.
 
@@ -210,6 +246,8 @@ def render(
         Value range to use instead of the data's own (e.g. shared between views).
     name
         Output name, used in labels.
+    band_numbers
+        1-based band numbers of ``data``'s bands in the source file (for the RGB note).
     """
     a = np.asarray(data)
     if a.ndim == 2:
@@ -221,15 +259,16 @@ def render(
         return _categorical(a[0], valid, kind, codes)
     if kind == "rgb":
         bands = rgb if rgb is not None else rgb_bands(a.shape[0])
-        out = np.zeros(a.shape[1:] + (4,))
+        out = np.zeros((*a.shape[1:], 4))
         for k, b in enumerate(bands):
             ch = a[b].astype(np.float64)
             ch_valid = valid & np.isfinite(ch)
-            n = percentile_norm(ch[ch_valid])
-            out[..., k] = np.clip((ch - n.vmin) / (n.vmax - n.vmin), 0, 1)
+            lo, hi = limits(percentile_norm(ch[ch_valid]))
+            out[..., k] = np.clip((ch - lo) / (hi - lo), 0, 1)
         out[..., 3] = valid
         out[~valid, :3] = 0
-        note = f"RGB = bands {'-'.join(str(b + 1) for b in bands)}, 2-98 % stretch"
+        nums = list(band_numbers) if band_numbers is not None else list(range(1, a.shape[0] + 1))
+        note = f"RGB = bands {'-'.join(str(nums[b]) for b in bands)}, 2-98 % stretch"
         return Rendered(out, kind, note=note)
     v = a[0].astype(np.float64)
     ok = valid & np.isfinite(v)
@@ -243,21 +282,24 @@ def render(
             note = "linear values shown in dB (10·log10)"
         label = f"{name} backscatter (dB)".strip()
     n = norm or percentile_norm(v[ok])
+    cmap: Colormap
     if kind == "dem":
         cmap = terrain_cmap()
         zz = _filled(v, ok)
         ve = auto_exaggeration(zz, ok, res_m)
         ls = LightSource(azdeg=315, altdeg=45)
         rgba = np.asarray(
-            ls.shade(zz, cmap=cmap, norm=n, blend_mode="soft", vert_exag=ve, dx=res_m[0], dy=res_m[1])
+            ls.shade(
+                zz, cmap=cmap, norm=n, blend_mode="soft", vert_exag=ve, dx=res_m[0], dy=res_m[1]
+            )
         ).copy()
-        note = "hillshade" + (f" (vertical exaggeration ×{ve:.0f})" if ve > 1.5 else "")
+        note = "hillshade" + (f" (vertical exaggeration \u00d7{ve:.0f})" if ve > 1.5 else "")
         label = f"{name} elevation".strip()
     else:
         cmap = {"sar": mpl.colormaps["gray"], "thermal": mpl.colormaps["inferno"]}.get(
             kind, mpl.colormaps["viridis"]
         )
-        rgba = np.asarray(cmap(n(np.where(ok, v, n.vmin)))).copy()
+        rgba = np.asarray(cmap(n(np.where(ok, v, limits(n)[0])))).copy()
         if kind in ("thermal", "continuous"):
             note = "2-98 % stretch"
     rgba[..., 3] = ok
@@ -270,7 +312,9 @@ def _categorical(
 ) -> Rendered:
     if kind == "d8":
         hues = mpl.colormaps["hsv"](np.linspace(0, 1, 9)[:8])
-        colors: dict[int, Any] = {code: hues[k] for k, code in enumerate((1, 2, 4, 8, 16, 32, 64, 128))}
+        colors: dict[int, Any] = {
+            code: hues[k] for k, code in enumerate((1, 2, 4, 8, 16, 32, 64, 128))
+        }
         colors[0] = to_rgba("#4d4d4d")
         names = {c: D8_LABELS[c] for c in colors}
         note = "D8 flow direction (ESRI codes)"
@@ -283,18 +327,33 @@ def _categorical(
             if c == 0:
                 colors[c] = to_rgba("#f2efe6")
             else:
-                colors[c] = to_rgba(("#1f78b4", "#08306b", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a")[k % 6])
+                colors[c] = to_rgba(
+                    ("#1f78b4", "#08306b", "#e31a1c", "#33a02c", "#ff7f00", "#6a3d9a")[k % 6]
+                )
                 k += 1
             names[c] = by_code.get(c, f"code {c}")
         note = "burned vector label"
-    out = np.zeros(a.shape + (4,))
+    out = np.zeros((*a.shape, 4))
     for c, col in colors.items():
         out[a == c] = col
     out[..., 3] = np.where(valid, out[..., 3], 0.0)
-    seen = set(np.unique(a[valid]).tolist())
+    order = sorted(colors, key=lambda c: (c == 0, c))
     handles = [
         Patch(facecolor=colors[c], edgecolor="#555555", linewidth=0.5, label=f"{names[c]} ({c})")
-        for c in sorted(colors, key=lambda c: (c == 0, c))
-        if c in seen or kind != "d8"
+        for c in order
     ]
-    return Rendered(out, kind, handles=handles, note=note)
+    cmap = ListedColormap([colors[c] for c in order])
+    sm = ScalarMappable(norm=BoundaryNorm(np.arange(len(order) + 1) - 0.5, len(order)), cmap=cmap)
+    labels = [
+        (names[c].replace(" ", "") if c else "none") if kind == "d8" else names[c] for c in order
+    ]
+    return Rendered(
+        out,
+        kind,
+        mappable=sm,
+        handles=handles,
+        note=note,
+        cbar_label="class" if kind != "d8" else "flow direction",
+        ticks=[float(t) for t in range(len(order))],
+        ticklabels=labels,
+    )
