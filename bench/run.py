@@ -63,7 +63,8 @@ class Area:
         import floor
 
         import geoharmony as gh
-        from geoharmony.extract import _tasks, close_readers, read_task
+        from geoharmony.tasks import close_readers, read_task
+from geoharmony.tasks import make_tasks as _tasks
         from geoharmony.geometry.footprint import transform_points
         from geoharmony.plan import compute_plan
 
@@ -115,7 +116,7 @@ def m_notebook_once(a: Area) -> None:
 
 
 def m_read(a: Area) -> None:
-    from geoharmony.extract import close_readers, read_task
+    from geoharmony.tasks import close_readers, read_task
 
     close_readers()
     for t in a.tasks:
@@ -254,7 +255,7 @@ def write_matrix(a: Area) -> list[dict[str, Any]]:
     import zarr
     from zarr.codecs import BloscCodec, BloscShuffle
 
-    from geoharmony.extract import _specs
+    from geoharmony.tasks import array_specs as _specs
     from geoharmony.writers.zarr_writer import BLOSC_SETTINGS, ZarrWriter
 
     with np.load(a.patches) as z:

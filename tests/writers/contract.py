@@ -96,7 +96,7 @@ def make_georef(start: int, stop: int) -> dict[str, list[Georef]]:
 def write_task(
     writer_cls: type[PatchWriter], root: Path, start: int, arrays: Mapping[str, np.ndarray]
 ) -> None:
-    """One task, as ``extract.run_task`` does it (a fresh writer object)."""
+    """One task, as ``geoharmony.tasks.run_task`` does it (a fresh writer object)."""
     writer = writer_cls(root)
     writer.open()
     if writer.needs_georef:
