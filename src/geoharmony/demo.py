@@ -24,9 +24,8 @@ def run_demo(
     )
     yield f"dataset:  {dataset}"
     yield summary_text(dataset)
-    try:
-        from geoharmony.viz.figures import demo_figures
-    except ImportError:
-        return
+    from geoharmony.viz.figures import demo_figures
+
     for path in demo_figures(cfg, dataset, out / "figures"):
-        yield f"figure:   {path}"
+        label = "report:" if path.suffix == ".html" else "figure:"
+        yield f"{label:<9} {path}"
