@@ -24,8 +24,14 @@ class Dataset:
         self.root = Path(root)
         if not (self.root / MANIFEST).is_file():
             partial = self.root.parent / f".{self.root.name}.partial"
-            hint = f"; an unfinished run is in {partial}: rerun extract to resume" if partial.exists() else ""
-            raise DatasetError(f"{self.root}: not a complete geoharmony dataset (no {MANIFEST}){hint}")
+            hint = (
+                f"; an unfinished run is in {partial}: rerun extract to resume"
+                if partial.exists()
+                else ""
+            )
+            raise DatasetError(
+                f"{self.root}: not a complete geoharmony dataset (no {MANIFEST}){hint}"
+            )
         self.manifest: dict[str, Any] = read_manifest(self.root)
         fmt = self.manifest["store"]["format"]
         self._store: PatchStore | None = None
@@ -64,7 +70,9 @@ class Dataset:
         out = {name: per[split] for name, per in stats.items() if split in per}
         if not out:
             present = sorted({s for per in stats.values() for s in per})
-            raise DatasetError(f"{self.root}: no statistics for split {split!r}; present: {present}")
+            raise DatasetError(
+                f"{self.root}: no statistics for split {split!r}; present: {present}"
+            )
         return out
 
     def __len__(self) -> int:

@@ -12,9 +12,9 @@ from rasterio.windows import Window
 
 import geoharmony as gh
 from geoharmony.demo_data import synthesize_study_area
+from geoharmony.plan import compute_plan
 from geoharmony.tasks import close_readers, read_task
 from geoharmony.tasks import make_tasks as _tasks
-from geoharmony.plan import compute_plan
 
 
 @pytest.fixture(scope="module")
