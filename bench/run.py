@@ -63,10 +63,10 @@ class Area:
         import floor
 
         import geoharmony as gh
-        from geoharmony.tasks import close_readers, read_task
-from geoharmony.tasks import make_tasks as _tasks
         from geoharmony.geometry.footprint import transform_points
         from geoharmony.plan import compute_plan
+        from geoharmony.tasks import close_readers, read_task
+        from geoharmony.tasks import make_tasks as _tasks
 
         self.size_km = size_km
         self.name = f"{size_km:g} km"
@@ -120,7 +120,7 @@ def m_read(a: Area) -> None:
 
     close_readers()
     for t in a.tasks:
-        read_task(t)
+        read_task(t, decode_threads="ALL_CPUS")  # as a single-process extract does
     close_readers()
 
 

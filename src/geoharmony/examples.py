@@ -17,9 +17,13 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
 from importlib.resources import files as pkg_files
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from geoharmony.errors import ConfigError, InputError
 
@@ -56,55 +60,70 @@ def _safe_name(name: str, archive: Path) -> PurePosixPath:
     return p
 
 
+@dataclass(frozen=True)
+class _Member:
+    """One archive member, whatever the archive format."""
+
+    name: str
+    is_dir: bool
+    size: int
+    is_special: bool  # a link, device or fifo: never extracted
+    open: Callable[[], IO[bytes] | None]
+
+
+def _members(archive: Path, stack: ExitStack) -> list[_Member]:
+    if zipfile.is_zipfile(archive):
+        z = stack.enter_context(zipfile.ZipFile(archive))
+        return [
+            _Member(
+                i.filename,
+                i.is_dir(),
+                i.file_size,
+                (i.external_attr >> 16) & 0o170000 == 0o120000,  # symlink mode bits
+                partial(z.open, i),
+            )
+            for i in z.infolist()
+        ]
+    if tarfile.is_tarfile(archive):
+        t = stack.enter_context(tarfile.open(archive))  # noqa: SIM115 - closed by the stack
+        return [
+            _Member(
+                m.name,
+                m.isdir(),
+                m.size,
+                not (m.isfile() or m.isdir()),
+                partial(t.extractfile, m),
+            )
+            for m in t.getmembers()
+        ]
+    raise InputError(f"{archive}: not a zip or tar archive")
+
+
 def safe_extract(archive: Path, dest: Path) -> list[Path]:
     """Extract a zip or tar archive into ``dest`` after checking every member."""
     out: list[Path] = []
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            infos = z.infolist()
-            total = 0
-            for i in infos:
-                _safe_name(i.filename, archive)
-                if (i.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise InputError(f"{archive}: refusing symbolic link member {i.filename!r}")
-                total += i.file_size
-            if total > MAX_UNPACKED:
-                raise InputError(f"{archive}: would unpack to {total} bytes (> {MAX_UNPACKED})")
-            for i in infos:
-                target = dest / _safe_name(i.filename, archive)
-                if i.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(i) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                out.append(target)
-        return out
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
-            members = t.getmembers()
-            total = 0
-            for m in members:
-                _safe_name(m.name, archive)
-                if not (m.isfile() or m.isdir()):
-                    raise InputError(f"{archive}: refusing link or special member {m.name!r}")
-                total += m.size
-            if total > MAX_UNPACKED:
-                raise InputError(f"{archive}: would unpack to {total} bytes (> {MAX_UNPACKED})")
-            for m in members:
-                target = dest / _safe_name(m.name, archive)
-                if m.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                stream = t.extractfile(m)
-                if stream is None:  # pragma: no cover - regular files always have one
-                    raise InputError(f"{archive}: cannot read member {m.name!r}")
-                with stream, open(target, "wb") as dst:
-                    shutil.copyfileobj(stream, dst)
-                out.append(target)
-        return out
-    raise InputError(f"{archive}: not a zip or tar archive")
+    with ExitStack() as stack:
+        members = _members(archive, stack)
+        for m in members:  # check everything before writing anything
+            _safe_name(m.name, archive)
+            if m.is_special:
+                raise InputError(f"{archive}: refusing link or special member {m.name!r}")
+        total = sum(m.size for m in members)
+        if total > MAX_UNPACKED:
+            raise InputError(f"{archive}: would unpack to {total} bytes (> {MAX_UNPACKED})")
+        for m in members:
+            target = dest / _safe_name(m.name, archive)
+            if m.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            stream = m.open()
+            if stream is None:  # pragma: no cover - regular members always have one
+                raise InputError(f"{archive}: cannot read member {m.name!r}")
+            with stream, open(target, "wb") as dst:
+                shutil.copyfileobj(stream, dst)
+            out.append(target)
+    return out
 
 
 def fetch_example(name: str, dest: str | Path) -> Path:

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -158,14 +159,20 @@ def extract(
     )
     show = sys.stderr.isatty() if progress is None else progress
     bar = _progress(plan.n_tasks, len(done), show)
-    try:
-        for _ in runner(tasks):
+    # Input checksums are computed while the tasks run (hashlib releases the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoharmony-sha256") as hasher:
+        inputs = hasher.submit(input_records, plan)
+        try:
+            for _ in runner(tasks):
+                if bar is not None:
+                    bar.advance(bar.task_ids[0])
+        except BaseException:
+            inputs.cancel()
+            raise
+        finally:
             if bar is not None:
-                bar.advance(bar.task_ids[0])
-    finally:
-        if bar is not None:
-            bar.stop()
-    _finish(plan, partial, fp)
+                bar.stop()
+        _finish(plan, partial, fp, inputs.result())
     if out.exists():
         old = out.parent / f".{out.name}.old"
         if old.exists():
@@ -179,7 +186,39 @@ def extract(
     return out
 
 
-def _finish(plan: Plan, root: Path, fingerprint: str) -> None:
+def input_records(plan: Plan) -> dict[str, Any]:
+    """Every input file with size, sha256 and (rasters) grid: boundary, rasters, labels."""
+    cfg = plan.config
+    seen: dict[str, dict[str, Any]] = {}
+
+    def record(path: Path, info: dict[str, Any]) -> dict[str, Any]:
+        key = str(path)
+        if key not in seen:
+            seen[key] = input_record(path, info)
+        return seen[key]
+
+    modalities: dict[str, dict[str, Any]] = {}
+    for rid, infos in plan.sources.items():
+        for name, info in infos.items():
+            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict())
+    labels = {
+        name: [
+            {**record(src.path, {}), "layer": src.layer, "value": src.value}
+            for src in lab.sources
+            if src.path.is_file()
+        ]
+        for name, lab in cfg.labels.items()
+        if lab.kind == "vector"
+    }
+    boundary = cfg.study_area.boundary
+    return {
+        "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},
+        "modalities": modalities,
+        "labels": labels,
+    }
+
+
+def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) -> None:
     """Write the index and the manifest once every task is recorded."""
     records = []
     for p in sorted((root / TASKS).glob("*.json")):
@@ -198,15 +237,6 @@ def _finish(plan: Plan, root: Path, fingerprint: str) -> None:
     stats = merge_moments([rec["stats"] for rec in records])
     gdf.to_parquet(root / INDEX, index=False, geometry_encoding="WKB", write_covering_bbox=False)
     cfg = plan.config
-    inputs: dict[str, dict[str, Any]] = {}
-    seen: dict[str, dict[str, Any]] = {}
-    for rid, infos in plan.sources.items():
-        for name, info in infos.items():
-            key = str(info.path)
-            if key not in seen:
-                seen[key] = input_record(info.path, info.to_dict())
-            inputs.setdefault(name, {})[rid] = seen[key]
-    boundary = cfg.study_area.boundary
     manifest = {
         "format_version": 1,
         "geoharmony": versions().get("geoharmony", "unknown"),
@@ -215,12 +245,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str) -> None:
         "fingerprint": fingerprint,
         "config_file": str(cfg.source),
         "config": cfg.to_dict(),
-        "inputs": {
-            "boundary": input_record(boundary, {})
-            if boundary.is_file()
-            else {"path": str(boundary)},
-            "modalities": inputs,
-        },
+        "inputs": inputs,
         "versions": versions(),
         "plan": {
             "reference": plan.reference,

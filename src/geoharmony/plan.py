@@ -30,6 +30,7 @@ from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.raster_info import RasterInfo, read_info
+from geoharmony.labels import D8_CODES
 from geoharmony.study_area import Region, load_regions
 
 WGS84 = CRS.from_epsg(4326)
@@ -210,19 +211,9 @@ def _output_specs(
     for name, lab in cfg.labels.items():
         base = specs[lab.grid or reference]
         codes = (
-            {"none": 0, **{s.path.stem: s.value for s in lab.sources}}
+            {"none": 0, **{(s.layer or s.path.stem): s.value for s in lab.sources}}
             if lab.kind == "vector"
-            else {
-                "east": 1,
-                "southeast": 2,
-                "south": 4,
-                "southwest": 8,
-                "west": 16,
-                "northwest": 32,
-                "north": 64,
-                "northeast": 128,
-                "undefined": 0,
-            }
+            else {**D8_CODES, "undefined": 0}
         )
         specs[name] = OutputSpec(
             name=name,

@@ -85,12 +85,13 @@ def _dst_grid(ref: Grid, stride: int, i: int, j: int, p: int) -> Grid:
     return Grid(ref.crs, ref.transform @ Affine.translation(j * stride, i * stride), p, p)
 
 
-def read_task(task: Task) -> dict[str, np.ndarray]:
+def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.ndarray]:
     """Read (and warp/burn) one task's patches into memory, without writing them.
 
     Returns ``{name: (n, bands, h, w), f"{name}_mask": (n, h, w)}`` for every output.
-    Rasters are read under :func:`geoharmony.io.gdal_env.gdal_env`, through this process's
-    reader cache (each raster opened once per worker).
+    Rasters are read under :func:`geoharmony.io.gdal_env.gdal_env` (``decode_threads``:
+    GDAL's ``GDAL_NUM_THREADS``, default 1), through this process's reader cache (each
+    raster opened once per worker).
     """
     n = len(task.rows)
     arrays: dict[str, np.ndarray] = {}
@@ -98,7 +99,7 @@ def read_task(task: Task) -> dict[str, np.ndarray]:
         arrays[o.name] = np.empty((n, o.bands, o.height, o.width), dtype=o.dtype)
         arrays[f"{o.name}_mask"] = np.zeros((n, o.height, o.width), dtype=bool)
     regions = task.rows["region"].to_numpy()
-    with gdal_env():
+    with gdal_env(decode_threads):
         for rid, sub in task.rows.groupby("region", sort=False):
             pos = np.flatnonzero(regions == rid)
             infos = task.sources[str(rid)]
@@ -109,10 +110,10 @@ def read_task(task: Task) -> dict[str, np.ndarray]:
     return arrays
 
 
-def run_task(task: Task) -> dict[str, Any]:
+def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]:
     """Read, warp/burn and write one task's patches; return its valid fractions."""
     n = len(task.rows)
-    arrays = read_task(task)
+    arrays = read_task(task, decode_threads=decode_threads)
     writer = get_writer(task.format)(Path(task.root))
     writer.open()
     if writer.needs_georef:

@@ -42,3 +42,35 @@ def test_labels_are_extracted_on_the_dem_windows(tmp_path: Path) -> None:
     lat_of = idx["lat"].to_numpy()
     assert rows_with_stream, "no patch holds the stream"
     assert all(abs(lat_of[i] - 40.3) < 0.002 for i in rows_with_stream)
+
+
+def test_two_layers_of_one_geopackage_get_their_own_codes(tmp_path: Path) -> None:
+    """The contract's NHD example: two layers of one file, burned with codes 1 and 2."""
+    import geopandas as gpd
+    import shapely
+
+    cfgp = small_scene(tmp_path)
+    gpkg = tmp_path / "nhd.gpkg"
+    line = shapely.LineString([(-88.92, 40.3), (-88.88, 40.3)])
+    lake = shapely.Point(-88.9, 40.305).buffer(0.001)
+    gpd.GeoDataFrame(geometry=[line], crs=4326).to_file(gpkg, layer="NHDFlowline")
+    gpd.GeoDataFrame(geometry=[lake], crs=4326).to_file(gpkg, layer="NHDWaterbody")
+    cfgp.write_text(
+        cfgp.read_text()
+        + """
+[labels.water]
+kind = "vector"
+grid = "dem"
+sources = [
+  { path = "nhd.gpkg", layer = "NHDFlowline", buffer_m = 15 },
+  { path = "nhd.gpkg", layer = "NHDWaterbody" },
+]
+"""
+    )
+    ds = gh.open_dataset(gh.extract(gh.load_config(cfgp)))
+    codes = ds.manifest["outputs"]["water"]["codes"]
+    assert codes == {"none": 0, "NHDFlowline": 1, "NHDWaterbody": 2}
+    seen = set()
+    for i in range(len(ds)):
+        seen |= set(np.unique(ds[i]["water"]).tolist())
+    assert seen == {0, 1, 2}
