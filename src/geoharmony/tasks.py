@@ -9,7 +9,9 @@ the task count as done for a resumed run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,12 +101,31 @@ def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.
         arrays[o.name] = np.empty((n, o.bands, o.height, o.width), dtype=o.dtype)
         arrays[f"{o.name}_mask"] = np.zeros((n, o.height, o.width), dtype=bool)
     regions = task.rows["region"].to_numpy()
-    with gdal_env(decode_threads):
+    jobs = []
+    for rid, sub in task.rows.groupby("region", sort=False):
+        pos = np.flatnonzero(regions == rid)
+        infos = task.sources[str(rid)]
+        jobs += [(name, info, infos, sub, pos) for name, info in infos.items()]
+
+    def fill(
+        job: tuple[str, RasterInfo, Mapping[str, RasterInfo], pd.DataFrame, np.ndarray],
+    ) -> None:
+        name, info, infos, sub, pos = job
+        with gdal_env(decode_threads):  # GDAL options are per thread
+            _fill_modality(task, name, info, infos, sub, pos, arrays)
+
+    if decode_threads == "ALL_CPUS" and len(jobs) > 1 and task.mode != "resample":
+        # The only worker: modalities are read concurrently too (GDAL and numpy copies
+        # release the GIL; each raster's reader is used by one thread at a time).
+        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as ex:
+            list(ex.map(fill, jobs))
+    else:
+        for job in jobs:
+            fill(job)
+    with gdal_env(decode_threads):  # labels may need the modalities (D8 in resample mode)
         for rid, sub in task.rows.groupby("region", sort=False):
             pos = np.flatnonzero(regions == rid)
             infos = task.sources[str(rid)]
-            for name, info in infos.items():
-                _fill_modality(task, name, info, infos, sub, pos, arrays)
             for name, lab in task.labels.items():
                 _fill_label(task, name, lab, infos, sub, pos, arrays)
     return arrays
