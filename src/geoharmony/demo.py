@@ -11,12 +11,15 @@ def run_demo(
 ) -> Iterator[str]:
     """Run the whole pipeline on a synthetic area; yield lines describing what was written."""
     import geoharmony as gh
-    from geoharmony.demo_data import synthesize_study_area
+    from geoharmony.demo_data import synthesize_study_area, write_config
     from geoharmony.summary import summary_text
 
     out = Path(out)
     data = out / "inputs"
-    cfg_path = synthesize_study_area(data, seed=seed)
+    synthesize_study_area(data, seed=seed)
+    # A 500 m buffer, as researchers add context around a watershed (the study-area
+    # figure then shows boundary, buffer and bounding box apart).
+    cfg_path = write_config(data, buffer_m=500)
     yield f"inputs:   {data} (config {cfg_path})"
     cfg = gh.load_config(cfg_path)
     dataset = gh.extract(

@@ -1200,6 +1200,7 @@ def write_config(
     split_seed: int = 0,
     block_m: float = 3000,
     output: str = "dataset",
+    buffer_m: float = 0,
 ) -> Path:
     """Write the ``pipeline.toml`` that ties the synthetic inputs together.
 
@@ -1218,6 +1219,8 @@ def write_config(
         Edge of the square split blocks, metres.
     output
         Dataset path, relative to ``out_dir``.
+    buffer_m
+        ``[study_area].buffer_m``: grow the watershed by this many metres.
 
     Returns
     -------
@@ -1234,7 +1237,7 @@ def write_config(
 # Synthetic multi-sensor study area written by geoharmony.demo_data.
 [study_area]
 boundary = "{BOUNDARY_NAME}"
-buffer_m = 0
+buffer_m = {buffer_m:g}
 
 [grid]
 reference = "dem"
