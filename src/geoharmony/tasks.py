@@ -160,6 +160,21 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     return record
 
 
+def _output_windows(
+    task: Task, sub: pd.DataFrame, infos: Mapping[str, RasterInfo], spec: OutputSpec
+) -> tuple[Grid, np.ndarray, np.ndarray]:
+    """The grid an output lies on and each patch's window origin ``(col, row)`` on it."""
+    if task.mode == "resample":  # every output lies on the reference patch grid
+        ref = infos[task.reference].grid
+        return (
+            ref,
+            sub["lattice_j"].to_numpy() * task.stride,
+            sub["lattice_i"].to_numpy() * task.stride,
+        )
+    g = spec.grid_of
+    return infos[g].grid, sub[f"{g}_col_off"].to_numpy(), sub[f"{g}_row_off"].to_numpy()
+
+
 def _georef(task: Task) -> dict[str, list[Georef]]:
     """Each output's per-patch CRS and window transform (for writers with ``needs_georef``)."""
     refs: dict[str, dict[int, Georef]] = {name: {} for name in task.outputs}
@@ -168,14 +183,7 @@ def _georef(task: Task) -> dict[str, list[Georef]]:
         infos = task.sources[str(rid)]
         pos = np.flatnonzero(regions == rid).tolist()
         for name, spec in task.outputs.items():
-            if task.mode == "resample":  # every output lies on the reference patch grid
-                grid = infos[task.reference].grid
-                c0 = sub["lattice_j"].to_numpy() * task.stride
-                r0 = sub["lattice_i"].to_numpy() * task.stride
-            else:
-                grid = infos[spec.grid_of].grid
-                c0 = sub[f"{spec.grid_of}_col_off"].to_numpy()
-                r0 = sub[f"{spec.grid_of}_row_off"].to_numpy()
+            grid, c0, r0 = _output_windows(task, sub, infos, spec)
             crs = grid.crs.to_wkt()
             for k, c, r in zip(pos, c0.tolist(), r0.tolist(), strict=True):
                 refs[name][k] = Georef(crs, grid.transform @ Affine.translation(c, r))
@@ -237,12 +245,7 @@ def _fill_label(
     spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
     base = spec.grid_of
-    grid = infos[base].grid
-    if task.mode == "resample":
-        c0 = sub["lattice_j"].to_numpy() * task.stride
-        r0 = sub["lattice_i"].to_numpy() * task.stride
-    else:
-        c0, r0 = sub[f"{base}_col_off"].to_numpy(), sub[f"{base}_row_off"].to_numpy()
+    grid, c0, r0 = _output_windows(task, sub, infos, spec)
     if lab.kind == "vector":
         key = (name, str(infos[base].path))
         layers = _VECTORS.get(key)
