@@ -284,6 +284,9 @@ def _plan_region(
         "center_y": cy,
         "lon": lon,
         "lat": latd,
+        # the contract's "center lon/lat", spelled out (same values as lon, lat)
+        "center_lon": lon,
+        "center_lat": latd,
     }
     p = cfg.grid.patch_size
     for name, info in infos.items():
