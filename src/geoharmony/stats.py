@@ -18,8 +18,9 @@ import numpy as np
 def band_moments(task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8) -> dict[str, Any]:
     """Moments of each raster output's bands over valid pixels, per split of a task.
 
-    Two passes (mean, then squared deviations from it) in float64, band by band over
-    small batches of patches with ``where=`` reductions: no float64 copy of the task.
+    Per batch of ``chunk`` patches and band, the valid values are gathered once into a
+    contiguous vector (boolean indexing), so every reduction runs on contiguous memory;
+    two passes (mean, then squared deviations from it) accumulate in float64.
     """
     rows = task.rows
     splits = rows["split"].to_numpy() if "split" in rows else np.full(len(rows), "all")
@@ -29,35 +30,33 @@ def band_moments(task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8) ->
             continue
         data, mask = arrays[name], arrays[f"{name}_mask"]
         nb = data.shape[1]
-        kind = data.dtype.kind
-        hi = np.inf if kind == "f" else np.iinfo(data.dtype).max
-        lo = -np.inf if kind == "f" else np.iinfo(data.dtype).min
         per: dict[str, Any] = {}
         for split in np.unique(splits):
             idx = np.flatnonzero(splits == split)
-            count = int(np.count_nonzero(mask[idx]))
+            count = 0
             total = np.zeros(nb)
             mn = np.full(nb, np.inf)
             mx = np.full(nb, -np.inf)
-            batches = [idx[a : a + chunk] for a in range(0, len(idx), chunk)]
-            for b in range(nb):
-                for sel in batches:
-                    x, m = data[sel, b], mask[sel]
-                    if not m.any():
-                        continue
-                    total[b] += np.sum(x, where=m, dtype=np.float64)
-                    mn[b] = min(mn[b], float(np.min(x, where=m, initial=hi)))
-                    mx[b] = max(mx[b], float(np.max(x, where=m, initial=lo)))
+            kept: list[list[np.ndarray]] = [[] for _ in range(nb)]
+            for a in range(0, len(idx), chunk):
+                sel = idx[a : a + chunk]
+                m = mask[sel]
+                c = int(np.count_nonzero(m))
+                if not c:
+                    continue
+                count += c
+                for b in range(nb):
+                    v = data[sel, b][m]
+                    kept[b].append(v)
+                    total[b] += float(np.sum(v, dtype=np.float64))
+                    mn[b] = min(mn[b], float(v.min()))
+                    mx[b] = max(mx[b], float(v.max()))
             mean = total / count if count else np.zeros(nb)
             m2 = np.zeros(nb)
             for b in range(nb):
-                for sel in batches:
-                    m = mask[sel]
-                    if not m.any():
-                        continue
-                    d = np.subtract(data[sel, b], mean[b], dtype=np.float64)
-                    np.multiply(d, d, out=d)
-                    m2[b] += np.sum(d, where=m)
+                for v in kept[b]:
+                    d = np.subtract(v, mean[b], dtype=np.float64)
+                    m2[b] += float(np.dot(d, d))
             per[str(split)] = {
                 "count": [count] * nb,
                 "mean": mean.tolist(),
