@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from geoharmony.writers.base import ArraySpec
+from geoharmony.writers.base import ArraySpec, positions  # noqa: F401 - re-exported
 
 #: Name of the self-description of folder stores.
 STORE_META = "_store.json"
@@ -182,31 +182,6 @@ def check_write(
             "must start on a shard boundary and end on one (or at the last patch)"
         )
     return n
-
-
-def positions(index: int | slice | np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """Patch positions selected by ``index`` and whether it was a single integer.
-
-    Negative integers count from the end, like numpy.
-
-    Raises
-    ------
-    IndexError
-        If a position is out of range.
-    TypeError
-        If ``index`` is neither an integer, a slice nor an integer array.
-    """
-    if isinstance(index, slice):
-        return np.arange(*index.indices(n), dtype=np.int64), False
-    scalar = isinstance(index, int | np.integer)
-    arr = np.asarray(index)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"patch index must be an int, a slice or an integer array, got {index!r}")
-    arr = arr.astype(np.int64).reshape(-1)
-    bad = (arr < -n) | (arr >= n)
-    if bad.any():
-        raise IndexError(f"patch index {arr[bad][0]} out of range for a store of {n} patches")
-    return arr % max(n, 1), scalar
 
 
 def shard_name(shard: int, suffix: str) -> str:

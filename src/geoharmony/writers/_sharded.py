@@ -22,7 +22,6 @@ from geoharmony.writers._common import (
     StoreMeta,
     check_write,
     normalize_specs,
-    positions,
     shard_name,
 )
 from geoharmony.writers.base import ArraySpec, PatchStore, PatchWriter
@@ -141,19 +140,8 @@ class ShardedStore(PatchStore):
     def _read_one(self, name: str, shard: int, local: int, index: Any) -> np.ndarray:
         """Decode array ``name`` of patch ``local`` (position inside the shard)."""
 
-    def read(self, name: str, index: int | slice | np.ndarray) -> np.ndarray:
-        """Read patches of one array (patches never written read as the fill value).
-
-        Raises
-        ------
-        KeyError
-            If the store has no array ``name``.
-        IndexError
-            If a patch position is out of range.
-        """
-        if name not in self.meta.specs:
-            raise KeyError(f"{self.path}: no array {name!r}; arrays: {self.names}")
-        pos, scalar = positions(index, len(self))
+    def _read(self, name: str, pos: np.ndarray, scalar: bool) -> np.ndarray:
+        """Patches at ``pos`` (patches never written read as the fill value)."""
         s = self.meta.patches_per_shard
         out = self.meta.fill(name, len(pos))
         for k, p in enumerate(pos.tolist()):

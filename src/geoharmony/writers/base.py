@@ -109,8 +109,39 @@ class PatchWriter(ABC):
         """Open a written store for reading."""
 
 
+def positions(index: int | slice | np.ndarray, n: int) -> tuple[np.ndarray, bool]:
+    """Patch positions selected by ``index`` and whether it was a single integer.
+
+    Negative integers count from the end, like numpy.
+
+    Raises
+    ------
+    IndexError
+        If a position is out of range.
+    TypeError
+        If ``index`` is neither an integer, a slice nor an integer array.
+    """
+    if isinstance(index, slice):
+        return np.arange(*index.indices(n), dtype=np.int64), False
+    scalar = isinstance(index, int | np.integer)
+    arr = np.asarray(index)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"patch index must be an int, a slice or an integer array, got {index!r}")
+    arr = arr.astype(np.int64).reshape(-1)
+    bad = (arr < -n) | (arr >= n)
+    if bad.any():
+        raise IndexError(f"patch index {arr[bad][0]} out of range for a store of {n} patches")
+    return arr % max(n, 1), scalar
+
+
 class PatchStore(ABC):
-    """Read access to a written store."""
+    """Read access to a written store.
+
+    :meth:`read` checks the array name and the positions once for every format; formats
+    implement :meth:`_read` for validated, in-range positions.
+    """
+
+    path: Path
 
     @property
     @abstractmethod
@@ -121,9 +152,29 @@ class PatchStore(ABC):
     def __len__(self) -> int:
         """Number of patches."""
 
-    @abstractmethod
     def read(self, name: str, index: int | slice | np.ndarray) -> np.ndarray:
-        """Read one patch, a slice or a sorted index array of one array."""
+        """Read one patch, a slice or an index array (any order) of one array.
+
+        Raises
+        ------
+        KeyError
+            If the store has no array ``name``.
+        IndexError
+            If a patch position is out of range.
+        """
+        if name not in self.names:
+            raise KeyError(f"{self.path}: no array {name!r}; arrays: {self.names}")
+        if isinstance(index, int | np.integer):  # the loaders' path: keep it cheap
+            n, i = len(self), int(index)
+            if not -n <= i < n:
+                raise IndexError(f"patch index {i} out of range for a store of {n} patches")
+            return self._read(name, np.array([i % n], dtype=np.int64), True)
+        pos, scalar = positions(index, len(self))
+        return self._read(name, pos, scalar)
+
+    @abstractmethod
+    def _read(self, name: str, pos: np.ndarray, scalar: bool) -> np.ndarray:
+        """Patches at positions ``pos`` (in range) of ``name``; one patch when ``scalar``."""
 
     def read_patch(self, index: int) -> dict[str, np.ndarray]:
         """All arrays of one patch."""

@@ -36,7 +36,7 @@ from rasterio.dtypes import check_dtype
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from geoharmony.writers._common import StoreMeta, check_write, normalize_specs, positions
+from geoharmony.writers._common import StoreMeta, check_write, normalize_specs
 from geoharmony.writers.base import ArraySpec, Georef, PatchStore, PatchWriter
 
 _ENV = {"GDAL_TIFF_INTERNAL_MASK": True, "GDAL_PAM_ENABLED": False}
@@ -277,20 +277,9 @@ class GeoTIFFStore(PatchStore):
         family = self._mask_of.get(name, name)
         return self.path / family / f"{index:0{self._width}d}.tif"
 
-    def read(self, name: str, index: int | slice | np.ndarray) -> np.ndarray:
-        """Read patches of one array.
-
-        Raises
-        ------
-        KeyError
-            If the store has no array ``name``.
-        IndexError
-            If a patch position is out of range.
-        """
-        if name not in self.meta.specs:
-            raise KeyError(f"{self.path}: no array {name!r}; arrays: {self.names}")
+    def _read(self, name: str, pos: np.ndarray, scalar: bool) -> np.ndarray:
+        """Patches at ``pos``: one chip each (chips never written read as the fill value)."""
         spec = self.meta.specs[name]
-        pos, scalar = positions(index, len(self))
         out = self.meta.fill(name, len(pos))
         with rasterio.Env(**_ENV):
             for k, p in enumerate(pos.tolist()):

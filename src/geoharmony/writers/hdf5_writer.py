@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 import h5py
 import numpy as np
 
-from geoharmony.writers._common import positions
 from geoharmony.writers._lock import PathLock
 from geoharmony.writers.base import ArraySpec, PatchStore, PatchWriter
 
@@ -190,22 +189,11 @@ class HDF5Store(PatchStore):
     def __len__(self) -> int:
         return self._n
 
-    def read(self, name: str, index: int | slice | np.ndarray) -> np.ndarray:
-        """Read patches of one array (any order; h5py itself needs increasing indices).
-
-        Raises
-        ------
-        KeyError
-            If the store has no array ``name``.
-        IndexError
-            If a patch position is out of range.
-        """
-        if name not in self._names:
-            raise KeyError(f"{self.path}: no array {name!r}; arrays: {self._names}")
+    def _read(self, name: str, pos: np.ndarray, scalar: bool) -> np.ndarray:
+        """Patches at ``pos``, in any order (h5py itself needs increasing indices)."""
         if self._pid != os.getpid():
             self._pid, self.file = os.getpid(), h5py.File(self.path, "r")
         ds = self.file[name]
-        pos, scalar = positions(index, self._n)
         if scalar:
             return np.asarray(ds[int(pos[0])])
         if len(pos) == 0:

@@ -269,20 +269,19 @@ class ZarrStore(PatchStore):
     def __len__(self) -> int:
         return self._n
 
-    def read(self, name: str, index: int | slice | np.ndarray) -> np.ndarray:
-        """Read patches of one array."""
+    def _read(self, name: str, pos: np.ndarray, scalar: bool) -> np.ndarray:
+        """Patches at ``pos``: one patch is two ``pread`` calls; more go through zarr."""
         arr = self._arrays[name]
-        if isinstance(index, int | np.integer):
+        if scalar:
             lay = self._layouts[name]
-            i = int(index)
-            if not -self._n <= i < self._n:
-                raise IndexError(f"patch index {i} out of range for {self._n} patches")
             if lay is not None:
-                return self._read_one(name, lay, i % self._n)
-            return np.asarray(arr[i])
-        if isinstance(index, np.ndarray):
-            return np.asarray(arr.get_orthogonal_selection((index,)))
-        return np.asarray(arr[index])
+                return self._read_one(name, lay, int(pos[0]))
+            return np.asarray(arr[int(pos[0])])
+        if len(pos) == 0:
+            return np.empty((0, *arr.shape[1:]), dtype=arr.dtype)
+        if np.all(np.diff(pos) == 1):
+            return np.asarray(arr[int(pos[0]) : int(pos[-1]) + 1])
+        return np.asarray(arr.get_orthogonal_selection((pos,)))
 
     def read_patch(self, index: int) -> dict[str, np.ndarray]:
         """All arrays of one patch."""
