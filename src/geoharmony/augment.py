@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from geoharmony.labels import remap_d8
+from geoharmony.labels import D8_NEIGHBOURS, remap_d8
 
 #: Names treated as D8 codes when no ``d8_keys`` are given.
 DEFAULT_D8_KEYS = ("flowdir", "flow_direction", "d8")
-_ORDER = (1, 2, 4, 8, 16, 32, 64, 128)  # ESRI codes, clockwise from east
+_ORDER = tuple(code for _, _, code in D8_NEIGHBOURS)  # ESRI codes, clockwise from east
 _FLIP_LR = {1: 16, 16: 1, 2: 8, 8: 2, 128: 32, 32: 128}
 _FLIP_UD = {64: 4, 4: 64, 128: 2, 2: 128, 32: 8, 8: 32}
 

@@ -34,7 +34,7 @@ D8_CODES = {
     "northeast": 128,
 }
 # (drow, dcol, code) in ESRI order
-_D8 = (
+D8_NEIGHBOURS = (
     (0, 1, 1),
     (1, 1, 2),
     (1, 0, 4),
@@ -72,7 +72,7 @@ def d8_flow_direction(
     code = np.zeros((h, w), dtype=np.uint8)
     all_valid = valid[1:-1, 1:-1].copy()
     dx, dy = res_m
-    for dr, dc, c in _D8:
+    for dr, dc, c in D8_NEIGHBOURS:
         nb = z[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
         all_valid &= valid[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
         dist = float(np.hypot(dx * dc, dy * dr))

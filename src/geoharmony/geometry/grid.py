@@ -113,7 +113,7 @@ class Grid:
     def resolution_m(self) -> tuple[float, float]:
         """Ground pixel size in metres ``(x, y)``; geographic grids at their centre latitude."""
         if self.is_geographic:
-            geod = Geod(ellps="WGS84") if self.crs.ellipsoid is None else _geod(self.crs)
+            geod = _geod(self.crs)
             cx, cy = self.width / 2, self.height / 2
             x0, y0 = self.transform @ (cx, cy)
             x1, y1 = self.transform @ (cx + 1, cy)

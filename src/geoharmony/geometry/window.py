@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.grid import Grid, _geod, _unit_factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +119,6 @@ def ground_distance(
     if len(np.atleast_1d(x0)) == 0:
         return np.zeros(0)
     if grid.is_geographic:
-        from geoharmony.geometry.grid import _geod
-
         _, _, dist = _geod(grid.crs).inv(x0, y0, x1, y1)
         return np.asarray(dist, dtype=float)
-    from geoharmony.geometry.grid import _unit_factor
-
     return np.hypot(x1 - x0, y1 - y0) * _unit_factor(grid.crs)
