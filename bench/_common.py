@@ -32,7 +32,7 @@ def ensure_area(size_km: float, seed: int = 0) -> Path:
     d = area_dir(size_km)
     done = d / ".complete"
     if not done.exists():
-        from geoharmony.demo_data import synthesize_study_area
+        from geoharmony.demo.data import synthesize_study_area
 
         print(f"  synthesizing the {size_km:g} km x {size_km:g} km area in {d} ...", flush=True)
         synthesize_study_area(d, seed=seed, size_km=size_km, patch_size=224, block=256)

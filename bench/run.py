@@ -7,7 +7,7 @@ load hits every method alike, and prints medians:
 * the notebook's per-patch method (``bench/notebook.py``), into memory;
 * ``geoharmony`` reading every task into memory, one process (no writing);
 * the decode floor (``bench/floor.py``): every needed block decoded once;
-* ``geoharmony.extract`` end to end into Zarr with 1 and N workers, and the end-to-end
+* ``geoharmony.execution.extract`` end to end into Zarr with 1 and N workers, and the end-to-end
   floor over the same number of processes;
 * TorchGeo (IntersectionDataset + GridGeoSampler + DataLoader, 0 and 2 workers) when
   ``bench/.venv-torchgeo`` exists (see ``docs/performance.md`` to create it);
@@ -63,10 +63,10 @@ class Area:
         import floor
 
         import geoharmony as gh
+        from geoharmony.execution.tasks import close_readers, read_task
+        from geoharmony.execution.tasks import make_tasks as _tasks
         from geoharmony.geometry.footprint import transform_points
-        from geoharmony.plan import compute_plan
-        from geoharmony.tasks import close_readers, read_task
-        from geoharmony.tasks import make_tasks as _tasks
+        from geoharmony.planning.plan import compute_plan
 
         self.size_km = size_km
         self.name = f"{size_km:g} km"
@@ -116,7 +116,7 @@ def m_notebook_once(a: Area) -> None:
 
 
 def m_read(a: Area) -> None:
-    from geoharmony.tasks import close_readers, read_task
+    from geoharmony.execution.tasks import close_readers, read_task
 
     close_readers()
     for t in a.tasks:
@@ -203,7 +203,7 @@ def torchgeo(a: Area, workers: int, repeats: int) -> dict[str, Any] | None:
 def planning_1m(size_km: float) -> dict[str, Any]:
     """Plan with a stride giving ~1,000,000 candidate centres on the area's DEM."""
     import geoharmony as gh
-    from geoharmony.plan import compute_plan
+    from geoharmony.planning.plan import compute_plan
 
     d = area_dir(size_km)
     dem_px = round(size_km * 100)
@@ -255,7 +255,7 @@ def write_matrix(a: Area) -> list[dict[str, Any]]:
     import zarr
     from zarr.codecs import BloscCodec, BloscShuffle
 
-    from geoharmony.tasks import array_specs as _specs
+    from geoharmony.execution.tasks import array_specs as _specs
     from geoharmony.writers.zarr_writer import BLOSC_SETTINGS, ZarrWriter
 
     with np.load(a.patches) as z:

@@ -1,4 +1,4 @@
-"""Tests for the synthetic multi-sensor study area (geoharmony.demo_data)."""
+"""Tests for the synthetic multi-sensor study area (geoharmony.demo.data)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pyproj import Transformer
 from rasterio.warp import transform_bounds
 from shapely.geometry import box
 
-from geoharmony.demo_data import synthesize_study_area, write_config
+from geoharmony.demo.data import synthesize_study_area, write_config
 
 SIZE_KM = 3.0
 PATCH = 64
@@ -234,7 +234,7 @@ def test_pipeline_toml(area: Path) -> None:
 
 
 def test_pipeline_toml_loads_with_config_reader(area: Path) -> None:
-    config = pytest.importorskip("geoharmony.config")
+    config = pytest.importorskip("geoharmony.planning.config")
     cfg = config.load_config(area / "pipeline.toml")
     assert cfg.grid.patch_size == PATCH
     assert set(cfg.modalities) == {"dem", "sar", "optical", "thermal"}

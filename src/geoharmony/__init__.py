@@ -7,11 +7,11 @@
 >>> ds = gh.open_dataset("out/pine_lake")   # doctest: +SKIP
 """
 
-from geoharmony.config import Config, load_config
-from geoharmony.dataset import Dataset, open_dataset
 from geoharmony.errors import ConfigError, GeoharmonyError
-from geoharmony.extract import extract
-from geoharmony.plan import plan
+from geoharmony.execution.extract import extract
+from geoharmony.planning.config import Config, load_config
+from geoharmony.planning.plan import plan
+from geoharmony.reading.dataset import Dataset, open_dataset
 
 __version__ = "0.1.0"
 __all__ = [

@@ -21,7 +21,7 @@ import shapely
 from affine import Affine
 
 import geoharmony as gh
-from geoharmony.plan import compute_plan
+from geoharmony.planning.plan import compute_plan
 from synth import lonlat_to, write_boundary, write_config, write_coord_raster
 
 LON0, LAT0 = -105.6, 40.1
@@ -310,7 +310,7 @@ CRASH = textwrap.dedent(
     """
     import os, sys
     import geoharmony as gh
-    from geoharmony.plan import compute_plan
+    from geoharmony.planning.plan import compute_plan
 
     cfg = gh.load_config(sys.argv[1])
     plan = compute_plan(cfg)          # headers of every input read here

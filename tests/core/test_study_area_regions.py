@@ -11,9 +11,9 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from geoharmony.config import StudyAreaConfig
 from geoharmony.errors import ConfigError, GeometryRepairedWarning, InputError
-from geoharmony.study_area import load_regions
+from geoharmony.planning.config import StudyAreaConfig
+from geoharmony.planning.study_area import load_regions
 from synth import lonlat_to, write_boundary
 
 X0, Y0 = lonlat_to("EPSG:32613", -105.3, 40.2)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from geoharmony.demo.examples import fetch_example, registry, safe_extract
 from geoharmony.errors import InputError
-from geoharmony.examples import fetch_example, registry, safe_extract
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import rasterio
 from rasterio.windows import Window
 
 import geoharmony as gh
-from geoharmony.demo_data import synthesize_study_area
-from geoharmony.plan import compute_plan
-from geoharmony.tasks import close_readers, read_task
-from geoharmony.tasks import make_tasks as _tasks
+from geoharmony.demo.data import synthesize_study_area
+from geoharmony.execution.tasks import close_readers, read_task
+from geoharmony.execution.tasks import make_tasks as _tasks
+from geoharmony.planning.plan import compute_plan
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from rasterio.warp import Resampling, reproject
 import geoharmony as gh
 from core import oracle
 from geoharmony.errors import FootprintError, GeometryRepairedWarning
-from geoharmony.plan import compute_plan
-from geoharmony.study_area import load_regions
+from geoharmony.planning.plan import compute_plan
+from geoharmony.planning.study_area import load_regions
 from synth import SHARED, write_config
 
 pytestmark = [

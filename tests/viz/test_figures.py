@@ -12,7 +12,7 @@ from vizcheck import assert_extent_contains, assert_not_blank, boundary_bounds, 
 
 import geoharmony as gh
 from geoharmony.geometry.footprint import to_crs
-from geoharmony.study_area import local_metric_crs
+from geoharmony.planning.study_area import local_metric_crs
 from geoharmony.viz.centers import plot_centers
 from geoharmony.viz.footprints import patch_crs, plot_footprints
 from geoharmony.viz.grid import plot_grid

@@ -17,8 +17,8 @@ from pyproj import CRS
 from vizcheck import assert_extent_contains, assert_not_blank, boundary_bounds
 
 import geoharmony as gh
+from geoharmony.report.bundle import demo_figures
 from geoharmony.viz.centers import plot_centers
-from geoharmony.viz.figures import demo_figures
 from geoharmony.viz.footprints import plot_footprints
 from geoharmony.viz.grid import plot_grid
 from geoharmony.viz.patch import plot_patch
@@ -112,7 +112,7 @@ def test_real_footprints_in_another_crs_look_rotated(real: Source) -> None:
 
 @pytest.fixture(scope="module")
 def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    demo_data = pytest.importorskip("geoharmony.demo_data")
+    demo_data = pytest.importorskip("geoharmony.demo.data")
     root = tmp_path_factory.mktemp("demo")
     cfg = demo_data.synthesize_study_area(root / "inputs", seed=0, size_km=3, patch_size=64)
     return cfg, gh.extract(gh.load_config(cfg), out=root / "dataset", workers=1, progress=False)

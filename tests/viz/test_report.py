@@ -19,7 +19,7 @@ from PIL import Image
 from vizdata import make_area
 
 import geoharmony as gh
-from geoharmony.report import NATIVE_MESSAGE, review, write_report
+from geoharmony.report.html import NATIVE_MESSAGE, review, write_report
 from geoharmony.viz.source import load_source
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr", "area", "base"}

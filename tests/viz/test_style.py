@@ -88,7 +88,7 @@ def test_figures_never_import_pyplot(tiny_dataset: Path) -> None:
     code = f"""
 import sys
 from geoharmony.viz import plot_patch, plot_study_area, save_figure
-import geoharmony.report
+import geoharmony.report.html
 fig = plot_study_area({str(tiny_dataset)!r}, dpi=40)
 save_figure(fig, {str(tiny_dataset.parent / "no_pyplot.png")!r})
 plot_patch({str(tiny_dataset)!r}, 0, views=["pixels"], dpi=40)

@@ -5,7 +5,7 @@ A format's test module subclasses :class:`WriterContract` and sets ``writer_cls`
     class TestHDF5(WriterContract):
         writer_cls = HDF5Writer
 
-Writers are driven as ``geoharmony.extract`` drives them: the coordinator calls
+Writers are driven as ``geoharmony.execution.extract`` drives them: the coordinator calls
 ``create`` once, then every task does ``writer_cls(root); open(); write(start, arrays);
 close()`` on a contiguous, shard-aligned range, possibly in another process, in any
 order. Readers are checked against the written arrays with numpy as the oracle.
@@ -96,7 +96,7 @@ def make_georef(start: int, stop: int) -> dict[str, list[Georef]]:
 def write_task(
     writer_cls: type[PatchWriter], root: Path, start: int, arrays: Mapping[str, np.ndarray]
 ) -> None:
-    """One task, as ``geoharmony.tasks.run_task`` does it (a fresh writer object)."""
+    """One task, as ``geoharmony.execution.tasks.run_task`` does it (a fresh writer object)."""
     writer = writer_cls(root)
     writer.open()
     if writer.needs_georef:

@@ -119,7 +119,7 @@ def test_extract_runs_hdf5_tasks_serially(
     def no_pool(workers: int) -> Any:
         raise AssertionError("extract used a process pool for HDF5")
 
-    monkeypatch.setattr(sys.modules["geoharmony.runners"], "pool", no_pool)
+    monkeypatch.setattr(sys.modules["geoharmony.execution.runners"], "pool", no_pool)
     out = gh.extract(
         gh.load_config(scene.config("hdf5", tmp_path / "h5")), workers=2, progress=False
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geoharmony.cli.main import Context, handle_errors
+from geoharmony.cli.context import Context, handle_errors
 
 
 @click.command()
@@ -19,8 +19,8 @@ from geoharmony.cli.main import Context, handle_errors
 @handle_errors
 def centers(config: Path, out: Path | None) -> None:
     """Plan only: the kept patch centres and per-modality footprints."""
-    from geoharmony.centers import write_centers
-    from geoharmony.config import load_config
+    from geoharmony.planning.centers import write_centers
+    from geoharmony.planning.config import load_config
 
     path, n = write_centers(load_config(config), out)
     click.echo(f"{n} patch centres -> {path}")
@@ -70,7 +70,7 @@ def extract(
 @handle_errors
 def info(dataset: Path) -> None:
     """Summary: patches, regions, modalities, splits, valid fractions."""
-    from geoharmony.summary import summary_text
+    from geoharmony.qa.summary import summary_text
 
     click.echo(summary_text(dataset))
 
@@ -89,7 +89,7 @@ def info(dataset: Path) -> None:
 @handle_errors
 def demo(obj: Context, out: Path, workers: int | None) -> None:
     """Synthesise a sample study area, extract it and draw the QA figures."""
-    from geoharmony.demo import run_demo
+    from geoharmony.demo.run import run_demo
 
     for line in run_demo(out, workers=workers, progress=obj.progress):
         click.echo(line)
@@ -100,7 +100,7 @@ def demo(obj: Context, out: Path, workers: int | None) -> None:
 @handle_errors
 def validate(dataset: Path) -> None:
     """Re-read everything and check integrity against the manifest (exit 2 if invalid)."""
-    from geoharmony.validate import validate_or_raise
+    from geoharmony.qa.validate import validate_or_raise
 
     rep = validate_or_raise(dataset)
     for line in rep.checked:
@@ -123,8 +123,8 @@ def validate(dataset: Path) -> None:
 @handle_errors
 def fetch_example(name: str | None, dest: Path, list_: bool) -> None:
     """Download a published sample dataset (checksummed) with a ready pipeline.toml."""
-    from geoharmony.examples import fetch_example as fetch
-    from geoharmony.examples import registry
+    from geoharmony.demo.examples import fetch_example as fetch
+    from geoharmony.demo.examples import registry
 
     if list_ or not name:
         for key, entry in sorted(registry().items()):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from geoharmony.cli.main import handle_errors
+from geoharmony.cli.context import handle_errors
 
 _source = click.argument("source", type=click.Path(path_type=Path))
 _out = click.option(
@@ -233,7 +233,7 @@ def patch(
 @handle_errors
 def report(dataset: Path, out: Path, patches: int, seed: int, dpi: float) -> None:
     """One self-contained HTML report of a dataset (images embedded)."""
-    from geoharmony.report import write_report
+    from geoharmony.report.html import write_report
 
     path = write_report(dataset, out, n_patches=patches, seed=seed, dpi=dpi)
     click.echo(f"report: {path}")

@@ -17,7 +17,7 @@ dataset (folder or Dataset); see :func:`~geoharmony.viz.source.load_source`.
 """
 
 from geoharmony.viz.centers import plot_centers
-from geoharmony.viz.figures import demo_figures, sample_patches, save_figure
+from geoharmony.viz.figures import sample_patches, save_figure
 from geoharmony.viz.footprints import plot_footprints
 from geoharmony.viz.grid import plot_grid
 from geoharmony.viz.patch import plot_patch
@@ -27,7 +27,6 @@ from geoharmony.viz.study_area import plot_study_area
 
 __all__ = [
     "Source",
-    "demo_figures",
     "load_source",
     "plot_centers",
     "plot_footprints",

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from pyproj import CRS
 
-from geoharmony.study_area import Region
+from geoharmony.planning.study_area import Region
 from geoharmony.viz import maps, style
 from geoharmony.viz.source import Source
 

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from pyproj import CRS
 
 from geoharmony.geometry.footprint import transform_points
-from geoharmony.study_area import local_metric_crs
+from geoharmony.planning.study_area import local_metric_crs
 from geoharmony.viz import maps, style
 from geoharmony.viz.source import WGS84, Source, fmt_m, load_source
 

@@ -20,11 +20,11 @@ import numpy as np
 from affine import Affine
 from pyproj import CRS
 
-from geoharmony.config import Config, StudyAreaConfig, load_config
 from geoharmony.errors import GeoharmonyError, InputError
 from geoharmony.geometry.grid import Grid
-from geoharmony.manifest import MANIFEST
-from geoharmony.study_area import Region, load_regions
+from geoharmony.io.manifest import MANIFEST
+from geoharmony.planning.config import Config, StudyAreaConfig, load_config
+from geoharmony.planning.study_area import Region, load_regions
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -204,15 +204,15 @@ def load_source(obj: Any) -> Source:
     InputError
         The path is neither a configuration file nor a dataset folder.
     """
-    from geoharmony.dataset import Dataset
-    from geoharmony.plan import Plan
+    from geoharmony.planning.plan import Plan
+    from geoharmony.reading.dataset import Dataset
 
     if isinstance(obj, Source):
         return obj
     if isinstance(obj, Dataset):
         return _from_dataset(obj)
     if isinstance(obj, Config):
-        from geoharmony.plan import compute_plan
+        from geoharmony.planning.plan import compute_plan
 
         return _from_plan(compute_plan(obj))
     if isinstance(obj, Plan):
@@ -220,14 +220,14 @@ def load_source(obj: Any) -> Source:
     path = Path(obj).expanduser()
     if path.is_dir():
         if not (path / MANIFEST).is_file():
-            from geoharmony.dataset import open_dataset
+            from geoharmony.reading.dataset import open_dataset
 
             open_dataset(path)  # raises DatasetError with the resume hint
-        from geoharmony.dataset import open_dataset
+        from geoharmony.reading.dataset import open_dataset
 
         return _from_dataset(open_dataset(path))
     if path.is_file():
-        from geoharmony.plan import compute_plan
+        from geoharmony.planning.plan import compute_plan
 
         return _from_plan(compute_plan(load_config(path)))
     raise InputError(
@@ -236,7 +236,7 @@ def load_source(obj: Any) -> Source:
 
 
 def _from_plan(plan: Any) -> Source:
-    from geoharmony.plan import plan_frame
+    from geoharmony.planning.plan import plan_frame
 
     cfg = plan.config
     inputs = {

@@ -17,7 +17,7 @@ def plot_valid_fractions(source: Any, *, dpi: float = 100) -> Figure:
     Parameters
     ----------
     source
-        A dataset (folder or :class:`~geoharmony.dataset.Dataset`).
+        A dataset (folder or :class:`~geoharmony.reading.dataset.Dataset`).
     dpi
         Figure resolution.
     """

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from pyproj import CRS
 
 from geoharmony.geometry.footprint import window_polygons
-from geoharmony.study_area import Region, load_regions, local_metric_crs
+from geoharmony.planning.study_area import Region, load_regions, local_metric_crs
 from geoharmony.viz import maps, style
 from geoharmony.viz.background import background_modality, draw_background
 from geoharmony.viz.source import WGS84, Source, VizInputError, load_source
@@ -51,8 +51,8 @@ def plot_study_area(
     Parameters
     ----------
     source
-        A configuration (file or :class:`~geoharmony.config.Config`) or a dataset (folder
-        or :class:`~geoharmony.dataset.Dataset`).
+        A configuration (file or :class:`~geoharmony.planning.config.Config`) or a dataset (folder
+        or :class:`~geoharmony.reading.dataset.Dataset`).
     region
         One region id (default: all regions).
     crs

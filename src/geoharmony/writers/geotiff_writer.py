@@ -162,7 +162,7 @@ class GeoTIFFWriter(PatchWriter):
         """
         raise TypeError(
             f"{self.path}: GeoTIFF chips need each patch's CRS and transform; call "
-            "write_georeferenced(start, arrays, georef) (geoharmony.extract does)"
+            "write_georeferenced(start, arrays, georef) (geoharmony.execution.extract does)"
         )
 
     def write_georeferenced(

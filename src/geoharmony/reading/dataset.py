@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from geoharmony.errors import DatasetError
-from geoharmony.manifest import INDEX, MANIFEST, read_manifest
+from geoharmony.io.manifest import INDEX, MANIFEST, read_manifest
 from geoharmony.writers import PatchStore, get_writer
 
 
@@ -58,7 +58,7 @@ class Dataset:
 
     @property
     def d8_outputs(self) -> list[str]:
-        """Outputs holding D8 flow-direction codes (for :mod:`geoharmony.augment`)."""
+        """Outputs holding D8 flow-direction codes (for :mod:`geoharmony.reading.augment`)."""
         return [n for n, o in self.manifest["outputs"].items() if o["kind"] == "d8"]
 
     def stats(self, split: str = "train") -> dict[str, Any]:
@@ -100,5 +100,5 @@ class Dataset:
 
 
 def open_dataset(path: str | Path) -> Dataset:
-    """Open a dataset folder written by :func:`geoharmony.extract`."""
+    """Open a dataset folder written by :func:`geoharmony.execution.extract`."""
     return Dataset(path)

@@ -16,9 +16,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from geoharmony.config import StudyAreaConfig
 from geoharmony.errors import ConfigError, GeometryRepairedWarning, InputError
 from geoharmony.geometry.footprint import to_crs
+from geoharmony.planning.config import StudyAreaConfig
 
 
 @dataclass(frozen=True, slots=True)

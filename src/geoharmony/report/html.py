@@ -641,7 +641,7 @@ def write_report(
     Parameters
     ----------
     source
-        A dataset folder or :class:`~geoharmony.dataset.Dataset` (a configuration works
+        A dataset folder or :class:`~geoharmony.reading.dataset.Dataset` (a configuration works
         too: the report then shows the plan, without valid fractions or labels).
     out
         The ``.html`` file to write.

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from geoharmony.tasks import Task, close_readers, run_task
+from geoharmony.execution.tasks import Task, close_readers, run_task
 from geoharmony.writers import PatchWriter
 
 Runner = Callable[[list[Task]], Iterable[dict[str, Any]]]
@@ -41,7 +41,7 @@ def _pool_context() -> Any:
     if sys.platform == "win32":  # pragma: no cover - no fork server on Windows
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["geoharmony.tasks", "geoharmony.writers.zarr_writer"])
+    ctx.set_forkserver_preload(["geoharmony.execution.tasks", "geoharmony.writers.zarr_writer"])
     return ctx
 
 

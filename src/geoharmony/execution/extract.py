@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from geoharmony import runners
-from geoharmony.config import Config
 from geoharmony.errors import DatasetError, OutputExistsError
-from geoharmony.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
-from geoharmony.plan import Plan, compute_plan, plan_frame
-from geoharmony.stats import merge_moments
-from geoharmony.tasks import TASKS, array_specs, make_tasks
+from geoharmony.execution import runners
+from geoharmony.execution.stats import merge_moments
+from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
+from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
+from geoharmony.planning.config import Config
+from geoharmony.planning.plan import Plan, compute_plan, plan_frame
 from geoharmony.writers import get_writer
 
 log = logging.getLogger(__name__)

@@ -22,16 +22,16 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoharmony.config import Config
 from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError
+from geoharmony.geometry.d8codes import D8_CODES
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.raster_info import RasterInfo, read_info
-from geoharmony.labels import D8_CODES
-from geoharmony.study_area import Region, load_regions
+from geoharmony.planning.config import Config
+from geoharmony.planning.study_area import Region, load_regions
 
 WGS84 = CRS.from_epsg(4326)
 #: Lattice points per side of one spatial tile: patches are ordered tile by tile.

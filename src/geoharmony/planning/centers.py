@@ -6,9 +6,9 @@ from pathlib import Path
 
 import shapely
 
-from geoharmony.config import Config
 from geoharmony.errors import ConfigError
-from geoharmony.plan import plan
+from geoharmony.planning.config import Config
+from geoharmony.planning.plan import plan
 
 
 def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:

@@ -11,8 +11,8 @@ def run_demo(
 ) -> Iterator[str]:
     """Run the whole pipeline on a synthetic area; yield lines describing what was written."""
     import geoharmony as gh
-    from geoharmony.demo_data import synthesize_study_area, write_config
-    from geoharmony.summary import summary_text
+    from geoharmony.demo.data import synthesize_study_area, write_config
+    from geoharmony.qa.summary import summary_text
 
     out = Path(out)
     data = out / "inputs"
@@ -27,7 +27,7 @@ def run_demo(
     )
     yield f"dataset:  {dataset}"
     yield summary_text(dataset)
-    from geoharmony.viz.figures import demo_figures
+    from geoharmony.report.bundle import demo_figures
 
     for path in demo_figures(cfg, dataset, out / "figures"):
         label = "report:" if path.suffix == ".html" else "figure:"

@@ -35,7 +35,7 @@ def registry() -> dict[str, Any]:
     override = os.environ.get("GEOHARMONY_EXAMPLES")
     if override:
         return json.loads(Path(override).read_text(encoding="utf-8"))
-    text = pkg_files("geoharmony").joinpath("examples.json").read_text(encoding="utf-8")
+    text = pkg_files("geoharmony.demo").joinpath("examples.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

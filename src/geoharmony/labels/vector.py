@@ -1,9 +1,4 @@
-"""Labels for the users' models: vector layers burned per patch, and D8 flow direction.
-
-Code maps are recorded in the manifest. D8 uses ESRI codes (1 = east, then clockwise:
-2 SE, 4 S, 8 SW, 16 W, 32 NW, 64 N, 128 NE; 0 = undefined: a pit, a flat, or a
-neighbour without data).
-"""
+"""Vector label layers: read, reprojected, buffered in metres and burned per patch window."""
 
 from __future__ import annotations
 
@@ -17,79 +12,11 @@ from affine import Affine
 from pyproj import CRS
 from rasterio.features import rasterize
 
-from geoharmony.config import VectorSource
 from geoharmony.errors import InputError
 from geoharmony.geometry.footprint import to_crs
 from geoharmony.geometry.grid import Grid, _unit_factor
-from geoharmony.study_area import local_metric_crs
-
-D8_CODES = {
-    "east": 1,
-    "southeast": 2,
-    "south": 4,
-    "southwest": 8,
-    "west": 16,
-    "northwest": 32,
-    "north": 64,
-    "northeast": 128,
-}
-# (drow, dcol, code) in ESRI order
-D8_NEIGHBOURS = (
-    (0, 1, 1),
-    (1, 1, 2),
-    (1, 0, 4),
-    (1, -1, 8),
-    (0, -1, 16),
-    (-1, -1, 32),
-    (-1, 0, 64),
-    (-1, 1, 128),
-)
-
-
-def d8_flow_direction(
-    dem: np.ndarray, valid: np.ndarray, res_m: tuple[float, float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """D8 flow direction of the interior of ``dem`` (a 1-pixel halo is consumed).
-
-    Parameters
-    ----------
-    dem
-        Elevations ``(h + 2, w + 2)`` including a one-pixel halo.
-    valid
-        Validity of ``dem``.
-    res_m
-        Pixel size in metres ``(x, y)``; diagonal distances follow from it.
-
-    Returns
-    -------
-    codes, defined
-        ``uint8`` ESRI codes ``(h, w)`` and where they are defined.
-    """
-    z = dem.astype(np.float64)
-    h, w = z.shape[0] - 2, z.shape[1] - 2
-    centre = z[1:-1, 1:-1]
-    best = np.zeros((h, w))
-    code = np.zeros((h, w), dtype=np.uint8)
-    all_valid = valid[1:-1, 1:-1].copy()
-    dx, dy = res_m
-    for dr, dc, c in D8_NEIGHBOURS:
-        nb = z[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
-        all_valid &= valid[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
-        dist = float(np.hypot(dx * dc, dy * dr))
-        drop = (centre - nb) / dist
-        better = drop > best  # strict: ties keep the first direction in ESRI order
-        best = np.where(better, drop, best)
-        code = np.where(better, np.uint8(c), code)
-    code[~all_valid] = 0
-    return code, all_valid
-
-
-def remap_d8(codes: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
-    """Apply a code permutation (used by augmentations that flip or rotate)."""
-    lut = np.arange(256, dtype=np.uint8)
-    for a, b in mapping.items():
-        lut[a] = b
-    return lut[codes]
+from geoharmony.planning.config import VectorSource
+from geoharmony.planning.study_area import local_metric_crs
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geoharmony.dataset import open_dataset
+from geoharmony.reading.dataset import open_dataset
 
 
 def summary_text(path: str | Path) -> str:

@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from geoharmony.config import LabelConfig
+from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid
 from geoharmony.io.gdal_env import gdal_env
+from geoharmony.io.manifest import write_json_atomic
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
-from geoharmony.manifest import write_json_atomic
-from geoharmony.plan import OutputSpec, Plan
-from geoharmony.stats import band_moments
+from geoharmony.planning.config import LabelConfig
+from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.writers import ArraySpec, Georef, get_writer
 
 #: Folder (inside the partial output) of the finished tasks' records.

@@ -1234,7 +1234,7 @@ def write_config(
         raise ValueError(f"stride must be a positive integer, found {stride!r}")
     block_txt = f"{int(block_m)}" if float(block_m).is_integer() else f"{block_m!r}"
     text = f"""\
-# Synthetic multi-sensor study area written by geoharmony.demo_data.
+# Synthetic multi-sensor study area written by geoharmony.demo.data.
 [study_area]
 boundary = "{BOUNDARY_NAME}"
 buffer_m = {buffer_m:g}

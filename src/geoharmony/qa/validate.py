@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geoharmony.dataset import open_dataset
 from geoharmony.errors import DatasetError
-from geoharmony.manifest import sha256_file
+from geoharmony.io.manifest import sha256_file
+from geoharmony.reading.dataset import open_dataset
 
 
 @dataclass

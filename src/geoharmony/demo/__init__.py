@@ -1,0 +1,1 @@
+"""The demo: a synthetic study area, the sample-data registry and the end-to-end demo run."""

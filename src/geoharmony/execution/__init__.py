@@ -1,0 +1,1 @@
+"""Execution: runs a plan (tasks, runners, statistics, the dataset folder's life cycle)."""

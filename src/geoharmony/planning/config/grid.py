@@ -1,0 +1,57 @@
+"""``[grid]``: the lattice and how resolutions are harmonised."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geoharmony.planning.config._reader import TableReader, number
+
+MODES = ("native", "footprint", "resample")
+KEEP_RULES = ("center", "inside", "overlap")
+
+
+@dataclass(frozen=True, slots=True)
+class GridConfig:
+    """``[grid]``: the lattice and how resolutions are harmonised."""
+
+    reference: str | None
+    patch_size: int
+    stride: int
+    mode: str = "native"
+    keep: str = "center"
+    min_overlap: float = 0.5
+
+
+def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridConfig:
+    """Validate the ``[grid]`` table."""
+    g = TableReader(
+        source,
+        "grid",
+        table,
+        ("reference", "patch_size", "stride", "mode", "keep", "min_overlap"),
+    )
+    patch_size = g.positive_int("patch_size", required=True)
+    reference = g.get("reference", str)
+    if reference is not None and reference not in modalities:
+        near = difflib.get_close_matches(reference, list(modalities), n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"defined: {', '.join(modalities)}"
+        g.fail("reference", f"must name a modality, found {reference!r}; {hint}")
+    keep = g.choice("keep", KEEP_RULES, "center")
+    min_overlap = number(g, "min_overlap", 0.5)
+    if "min_overlap" in g.data:
+        if keep != "overlap":
+            g.fail("min_overlap", f"only applies with keep = 'overlap', but keep = {keep!r}")
+        if not (0.0 < float(min_overlap or 0) <= 1.0):
+            g.fail("min_overlap", f"must be a fraction in (0, 1], found {min_overlap!r}")
+    return GridConfig(
+        reference=reference,
+        patch_size=patch_size,
+        stride=g.positive_int("stride", patch_size),
+        mode=g.choice("mode", MODES, "native"),
+        keep=keep,
+        min_overlap=float(min_overlap),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,32 @@
+"""``[output]``: where and how the dataset is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geoharmony.planning.config._reader import TableReader
+
+FORMATS = ("zarr", "hdf5", "webdataset", "tfrecord", "geotiff")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """``[output]``: where and how the dataset is written."""
+
+    path: Path
+    format: str = "zarr"
+    compression: str = "lz4"
+    patches_per_shard: int = 16
+
+
+def parse_output(source: Path, base: Path, table: Any) -> OutputConfig:
+    """Validate the ``[output]`` table."""
+    o = TableReader(source, "output", table, ("path", "format", "compression", "patches_per_shard"))
+    return OutputConfig(
+        path=o.path("path", base),  # type: ignore[arg-type]
+        format=o.choice("format", FORMATS, "zarr"),
+        compression=o.choice("compression", ("lz4", "zstd", "none"), "lz4"),
+        patches_per_shard=o.positive_int("patches_per_shard", 16),
+    )

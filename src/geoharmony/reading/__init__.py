@@ -1,0 +1,1 @@
+"""Reading: opens what was written (datasets, loaders, augmentation); never writes."""

@@ -1,0 +1,1 @@
+"""The HTML report of a dataset (``html.py`` builds it)."""
