@@ -191,7 +191,7 @@ def input_records(plan: Plan) -> dict[str, Any]:
     cfg = plan.config
     seen: dict[str, dict[str, Any]] = {}
 
-    def record(path: Path, info: dict[str, Any]) -> dict[str, Any]:
+    def record(path: Path | str, info: dict[str, Any]) -> dict[str, Any]:
         key = str(path)
         if key not in seen:
             seen[key] = input_record(path, info)

@@ -62,8 +62,16 @@ def versions() -> dict[str, str]:
     return out
 
 
-def input_record(path: Path, info: Mapping[str, Any]) -> dict[str, Any]:
-    """Size, checksum and grid of one input file."""
+def input_record(path: Path | str, info: Mapping[str, Any]) -> dict[str, Any]:
+    """Size, checksum and grid of one input file.
+
+    A remote raster (``path`` a URL or ``/vsi`` string) is never downloaded to hash it:
+    its record keeps the size, ``ETag`` and ``Last-Modified`` the plan's ``HEAD``
+    request saw (``info["remote"]``) and ``sha256`` is None.
+    """
+    if isinstance(path, str):
+        stamp = dict(info.get("remote") or {})
+        return {**info, "path": path, "size": stamp.get("size"), "sha256": None}
     st = path.stat()
     return {**info, "path": str(path), "size": st.st_size, "sha256": sha256_file(path)}
 

@@ -1,4 +1,10 @@
-"""Raster metadata needed by the plan (read once, no pixels)."""
+"""Raster metadata needed by the plan (read once, no pixels).
+
+Remote rasters (URLs, GDAL ``/vsi`` paths) are checked first with one ``HEAD`` request
+(:func:`geoharmony.io.remote.probe`, whose message names the host and the HTTP status)
+and their header is read through GDAL under :func:`geoharmony.io.gdal_env.gdal_env`, so
+plan time uses the same HTTP options (header ingestion, retries) as the workers.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,16 @@ import rasterio
 
 from geoharmony.errors import InputError
 from geoharmony.geometry.grid import Grid
+from geoharmony.io.gdal_env import gdal_env
+from geoharmony.io.remote import RemoteStamp, gdal_path, is_remote, probe
+from geoharmony.io.stac import StacAsset
 
 
 @dataclass(frozen=True, slots=True)
 class RasterInfo:
     """What the plan needs to know about one raster file."""
 
-    path: Path
+    path: Path | str  # a str only for a remote raster (URL or /vsi path, as written)
     grid: Grid
     count: int
     dtype: str
@@ -26,6 +35,18 @@ class RasterInfo:
     bands: tuple[int, ...]  # 1-based bands to read
     block_shape: tuple[int, int]  # (rows, cols) of the first band's blocks
     has_internal_mask: bool
+    stamp: RemoteStamp | None = None  # size/ETag of a remote raster (no sha256)
+    stac: StacAsset | None = None  # the STAC item and asset the path came from
+
+    @property
+    def remote(self) -> bool:
+        """Whether the raster is read over the network (or a GDAL virtual path)."""
+        return isinstance(self.path, str)
+
+    @property
+    def gdal_path(self) -> str:
+        """The path GDAL opens (URLs become ``/vsicurl/``, ``/vsis3/``, ``/vsigs/``)."""
+        return gdal_path(self.path)
 
     @property
     def fill_value(self) -> float:
@@ -43,65 +64,98 @@ class RasterInfo:
             "dtype": self.dtype,
             "nodata": None if nod is None else (str(nod) if not math.isfinite(nod) else nod),
             "block_shape": list(self.block_shape),
+            **({"remote": self.stamp.to_dict()} if self.stamp is not None else {}),
+            **({"stac": self.stac.to_dict()} if self.stac is not None else {}),
         }
 
 
 def read_info(
-    path: Path, *, bands: tuple[int, ...] | None, nodata: float | None, where: str
+    path: Path | str,
+    *,
+    bands: tuple[int, ...] | None,
+    nodata: float | None,
+    where: str,
+    stac: StacAsset | None = None,
 ) -> RasterInfo:
     """Open a raster's header and validate it against the config.
 
     Parameters
     ----------
     path
-        The raster file.
+        The raster file, or a URL / GDAL ``/vsi`` path (a ``str``) for a remote one.
     bands
         1-based bands requested (None: all).
     nodata
         Override of the file's nodata value (None: use the file's).
     where
         Config key for messages, e.g. ``"[modalities.dem].path"``.
+    stac
+        The STAC item and asset ``path`` was taken from (recorded in the manifest).
     """
+    stamp = None
+    if is_remote(path):
+        path = str(path)
+        stamp = probe(path, where)
+        try:
+            with gdal_env():
+                return _read_info(path, gdal_path(path), bands, nodata, where, stamp, stac)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"{path}: cannot open the remote raster ({where}): {exc}") from None
+    path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: raster not found ({where}); check the path")
     try:
-        with rasterio.open(path) as ds:
-            if ds.crs is None:
-                raise InputError(
-                    f"{path}: the raster ({where}) has no CRS; geoharmony never assumes one. "
-                    "Fix: assign it (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
-                )
-            if ds.transform.is_identity:
-                raise InputError(f"{path}: the raster ({where}) has no geotransform")
-            grid = Grid.from_dataset(ds)
-            sel = bands or tuple(range(1, ds.count + 1))
-            bad = [b for b in sel if not 1 <= b <= ds.count]
-            if bad:
-                key = where.replace(".path", ".bands")
-                raise InputError(
-                    f"{path}: {key} asks for band(s) {bad}, but the raster has {ds.count} band(s)"
-                )
-            dtypes = {ds.dtypes[b - 1] for b in sel}
-            if len(dtypes) > 1:
-                raise InputError(
-                    f"{path}: the selected bands have different dtypes {sorted(dtypes)}; "
-                    "select bands of one dtype"
-                )
-            nod = nodata if nodata is not None else ds.nodata
-            flags = ds.mask_flag_enums[sel[0] - 1]
-            internal = any(f.name in ("per_dataset", "alpha") for f in flags) and not any(
-                f.name == "nodata" for f in flags
-            )
-            dtype = np.dtype(dtypes.pop()).name
-            return RasterInfo(
-                path=path,
-                grid=grid,
-                count=ds.count,
-                dtype=dtype,
-                nodata=None if nod is None else float(nod),
-                bands=tuple(sel),
-                block_shape=tuple(ds.block_shapes[sel[0] - 1]),
-                has_internal_mask=internal,
-            )
+        return _read_info(path, str(path), bands, nodata, where, stamp, stac)
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{path}: cannot open the raster ({where}): {exc}") from None
+
+
+def _read_info(
+    path: Path | str,
+    opened: str,
+    bands: tuple[int, ...] | None,
+    nodata: float | None,
+    where: str,
+    stamp: RemoteStamp | None,
+    stac: StacAsset | None,
+) -> RasterInfo:
+    with rasterio.open(opened) as ds:
+        if ds.crs is None:
+            raise InputError(
+                f"{path}: the raster ({where}) has no CRS; geoharmony never assumes one. "
+                "Fix: assign it (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
+            )
+        if ds.transform.is_identity:
+            raise InputError(f"{path}: the raster ({where}) has no geotransform")
+        grid = Grid.from_dataset(ds)
+        sel = bands or tuple(range(1, ds.count + 1))
+        bad = [b for b in sel if not 1 <= b <= ds.count]
+        if bad:
+            key = where.replace(".path", ".bands")
+            raise InputError(
+                f"{path}: {key} asks for band(s) {bad}, but the raster has {ds.count} band(s)"
+            )
+        dtypes = {ds.dtypes[b - 1] for b in sel}
+        if len(dtypes) > 1:
+            raise InputError(
+                f"{path}: the selected bands have different dtypes {sorted(dtypes)}; "
+                "select bands of one dtype"
+            )
+        nod = nodata if nodata is not None else ds.nodata
+        flags = ds.mask_flag_enums[sel[0] - 1]
+        internal = any(f.name in ("per_dataset", "alpha") for f in flags) and not any(
+            f.name == "nodata" for f in flags
+        )
+        dtype = np.dtype(dtypes.pop()).name
+        return RasterInfo(
+            path=path,
+            grid=grid,
+            count=ds.count,
+            dtype=dtype,
+            nodata=None if nod is None else float(nod),
+            bands=tuple(sel),
+            block_shape=tuple(ds.block_shapes[sel[0] - 1]),
+            has_internal_mask=internal,
+            stamp=stamp,
+            stac=stac,
+        )

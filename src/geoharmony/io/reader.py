@@ -139,7 +139,7 @@ class RasterReader:
 
     def __init__(self, info: RasterInfo) -> None:
         self.info = info
-        self.ds = rasterio.open(info.path)
+        self.ds = rasterio.open(info.gdal_path)
         self.bands = list(info.bands)
         self.dtype = np.dtype(info.dtype)
         self.fill = np.array(info.fill_value).astype(self.dtype)

@@ -15,6 +15,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,8 @@ from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.raster_info import RasterInfo, read_info
+from geoharmony.io.remote import is_remote
+from geoharmony.io.stac import asset_for_region, load_assets
 from geoharmony.planning.config import Config
 from geoharmony.planning.study_area import Region, load_regions
 
@@ -98,6 +101,10 @@ class Plan:
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
         for rid in sorted(self.sources):
             for name, info in sorted(self.sources[rid].items()):
+                if info.stamp is not None or isinstance(info.path, str):  # remote: no stat
+                    stamp = info.stamp.token() if info.stamp is not None else ""
+                    h.update(f"{rid}|{name}|{info.path}|{stamp}".encode())
+                    continue
                 st = info.path.stat()
                 h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
         h.update(
@@ -110,20 +117,36 @@ _KEY_COLS = ["patch_id", "region", "lattice_i", "lattice_j"]
 
 
 def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, RasterInfo]]:
-    """Read every raster header needed, once per distinct file."""
+    """Read every raster header needed, once per distinct file.
+
+    A ``stac`` modality reads its STAC file once and gives each region the asset of the
+    item named like the region or overlapping it (:func:`geoharmony.io.stac.asset_for_region`).
+    """
     cache: dict[str, RasterInfo] = {}
     out: dict[str, dict[str, RasterInfo]] = {}
     for r in regions:
         out[r.id] = {}
         for name, m in cfg.modalities.items():
-            p = m.path_for(r.id)
+            stac = None
+            where = f"[modalities.{name}].path"
+            if m.stac is not None:
+                where = f"[modalities.{name}].stac"
+                assets = load_assets(m.stac, m.asset or "", where)
+                stac = asset_for_region(assets, r.id, _lonlat_bounds(r), f"{m.stac}: {where}")
+                p: Path | str = stac.href if is_remote(stac.href) else Path(stac.href)
+            else:
+                p = m.path_for(r.id)
             key = f"{p}|{m.bands}|{m.nodata}"
             if key not in cache:
-                cache[key] = read_info(
-                    p, bands=m.bands, nodata=m.nodata, where=f"[modalities.{name}].path"
-                )
+                cache[key] = read_info(p, bands=m.bands, nodata=m.nodata, where=where, stac=stac)
             out[r.id][name] = cache[key]
     return out
+
+
+def _lonlat_bounds(region: Region) -> tuple[float, float, float, float]:
+    """A region's bounds in longitude/latitude (STAC bboxes are WGS 84)."""
+    w, s, e, n = shapely.bounds(region.in_crs(WGS84))
+    return float(w), float(s), float(e), float(n)
 
 
 def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from geoharmony.errors import DatasetError
+from geoharmony.errors import DatasetError, InputError
 from geoharmony.io.manifest import sha256_file
 from geoharmony.reading.dataset import open_dataset
 
@@ -74,6 +75,11 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
         seen: set[str] = set()
         for name, per in m["inputs"]["modalities"].items():
             for rec in per.values():
+                if rec.get("remote") is not None or rec.get("sha256", "") is None:
+                    if rec["path"] not in seen:
+                        seen.add(rec["path"])
+                        _check_remote(rec, name, rep)
+                    continue
                 p = Path(rec["path"])
                 if str(p) in seen:
                     continue
@@ -85,6 +91,29 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
                 else:
                     rep.checked.append(f"input {name}: {p.name} sha256 matches")
     return rep
+
+
+def _check_remote(rec: dict[str, Any], name: str, rep: Report) -> None:
+    """A remote input: one ``HEAD`` request compares its size and ETag with the manifest's."""
+    from geoharmony.io.remote import http_url, probe
+
+    url = rec["path"]
+    if http_url(url) is None:
+        rep.notes.append(f"input {name}: {url} is remote (not HTTP); not re-checked")
+        return
+    try:
+        now = probe(url, f"manifest inputs.modalities.{name}", retries=1)
+    except InputError as exc:
+        rep.notes.append(f"input {name}: cannot re-check: {exc}")
+        return
+    was = rec.get("remote") or {}
+    if (now.size, now.etag) != (was.get("size"), was.get("etag")):
+        rep.notes.append(
+            f"input {name}: {url} changed since extraction (size/ETag "
+            f"{was.get('size')}/{was.get('etag')} -> {now.size}/{now.etag})"
+        )
+    else:
+        rep.checked.append(f"input {name}: {url} size and ETag match")
 
 
 def validate_or_raise(path: str | Path) -> Report:

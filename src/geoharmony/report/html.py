@@ -202,6 +202,8 @@ def review(src: Source) -> list[Finding]:
         )
     for per in src.inputs.values():
         for m, inp in per.items():
+            if isinstance(inp.path, str):  # remote: not re-checked here
+                continue
             if not inp.path.exists():
                 out.append(Finding("warning", f"{m}: input {inp.path} no longer exists."))
             elif inp.size is not None and inp.path.stat().st_size != inp.size:
@@ -254,7 +256,7 @@ def inputs_table(src: Source, *, max_rows: int = 60) -> tuple[list[str], list[li
                 bands += f" of {inp.count}"
             row = [
                 m,
-                inp.path.name,
+                inp.file_name,
                 f"{_crs_short(crs)} ({crs.name})",
                 res,
                 f"{inp.grid.width} \u00d7 {inp.grid.height}",

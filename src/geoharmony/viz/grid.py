@@ -103,7 +103,7 @@ def plot_grid(
     gw, gh = src.resolution_m(name, regions[0].id)
     headline = (
         f"{name}: {len(idx):,} patch footprints of {o.width}\u00d7{o.height} px "
-        f"({fmt_m(o.width * gw)} \u00d7 {fmt_m(o.height * gh)}) on {inp.path.name}"
+        f"({fmt_m(o.width * gw)} \u00d7 {fmt_m(o.height * gh)}) on {inp.file_name}"
     )
     overlap = ""
     if src.stride < src.patch_size:

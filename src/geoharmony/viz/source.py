@@ -23,6 +23,7 @@ from pyproj import CRS
 from geoharmony.errors import GeoharmonyError, InputError
 from geoharmony.geometry.grid import Grid
 from geoharmony.io.manifest import MANIFEST
+from geoharmony.io.remote import is_remote
 from geoharmony.planning.config import Config, StudyAreaConfig, load_config
 from geoharmony.planning.study_area import Region, load_regions
 
@@ -39,13 +40,20 @@ class Input:
 
     name: str
     region: str
-    path: Path
+    path: Path | str  # str: a remote raster (URL or /vsi path)
     grid: Grid
     dtype: str
     nodata: float | None
     bands: tuple[int, ...]
     count: int
     size: int | None = None
+
+    @property
+    def file_name(self) -> str:
+        """The file's name (the last part of a URL for a remote raster)."""
+        if isinstance(self.path, str):
+            return self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return self.path.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +243,13 @@ def load_source(obj: Any) -> Source:
     )
 
 
+def _local_size(path: Path | str) -> int | None:
+    """Size of a local input file; None for a remote one or a missing file."""
+    if isinstance(path, str) or not path.exists():
+        return None
+    return path.stat().st_size
+
+
 def _from_plan(plan: Any) -> Source:
     from geoharmony.planning.plan import plan_frame
 
@@ -250,7 +265,7 @@ def _from_plan(plan: Any) -> Source:
                 nodata=info.nodata,
                 bands=tuple(info.bands),
                 count=info.count,
-                size=info.path.stat().st_size if info.path.exists() else None,
+                size=_local_size(info.path),
             )
             for name, info in infos.items()
         }
@@ -308,7 +323,7 @@ def _from_dataset(ds: Any) -> Source:
             inputs.setdefault(rid, {})[name] = Input(
                 name=name,
                 region=rid,
-                path=Path(rec["path"]),
+                path=rec["path"] if is_remote(rec["path"]) else Path(rec["path"]),
                 grid=grid,
                 dtype=str(rec["dtype"]),
                 nodata=None if nod is None else float(nod),

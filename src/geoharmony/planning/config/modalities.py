@@ -1,4 +1,10 @@
-"""``[modalities.NAME]``: one raster source each."""
+"""``[modalities.NAME]``: one raster source each.
+
+``path`` is a local file (relative to the configuration file), a URL (``http(s)://``,
+``s3://``, ``gs://``) or a GDAL virtual path (``/vsicurl/``, ``/vsis3/``, ...); remote
+paths are kept exactly as written. Instead of ``path``, ``stac`` names a STAC Item or
+ItemCollection (file or URL) and ``asset`` the asset key to read in it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from geoharmony.errors import ConfigError
+from geoharmony.io.remote import is_remote
+from geoharmony.io.stac import check_keys
 from geoharmony.planning.config._reader import TableReader, number
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
@@ -17,15 +25,27 @@ class ModalityConfig:
     """``[modalities.NAME]``: one raster source."""
 
     name: str
-    path: str  # may contain {id}; absolute after loading
+    path: str  # may contain {id}; absolute after loading unless remote; "" with stac
     bands: tuple[int, ...] | None = None
     categorical: bool = False
     nodata: float | None = None
     resampling: str | None = None
+    stac: str | None = None  # STAC Item/ItemCollection file (absolute) or URL
+    asset: str | None = None  # the asset key read from each item
 
-    def path_for(self, region_id: str) -> Path:
-        """The raster path for a region (``{id}`` substituted)."""
-        return Path(self.path.replace("{id}", region_id))
+    def path_for(self, region_id: str) -> Path | str:
+        """The raster path for a region (``{id}`` substituted).
+
+        A :class:`~pathlib.Path` for a local file, the string as written for a remote
+        one (URL or GDAL ``/vsi`` path), which a ``Path`` would mangle (``//``).
+        """
+        p = self.path.replace("{id}", region_id)
+        return p if is_remote(p) else Path(p)
+
+    @property
+    def remote(self) -> bool:
+        """True when the rasters are read over the network (or a GDAL virtual path)."""
+        return self.stac is None and is_remote(self.path)
 
     @property
     def per_region(self) -> bool:
@@ -58,9 +78,15 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             source,
             f"modalities.{name}",
             table,
-            ("path", "bands", "categorical", "nodata", "resampling"),
+            ("path", "stac", "asset", "bands", "categorical", "nodata", "resampling"),
         )
-        p = m.path("path", base)
+        raw_path = m.get("path", str)
+        stac = m.get("stac", str)
+        asset = m.get("asset", str)
+        check_keys(stac, asset, raw_path, f"{source}: [modalities.{name}]")
+        p = _location(raw_path, base) if raw_path is not None else ""
+        if stac is not None:
+            stac = _location(stac, base)
         bands = m.get("bands", list)
         if bands is not None:
             if not bands or not all(
@@ -80,6 +106,16 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             categorical=bool(m.get("categorical", bool, False)),
             nodata=number(m, "nodata", None),
             resampling=res,
+            stac=stac,
+            asset=asset,
         )
 
     return modalities
+
+
+def _location(value: str, base: Path) -> str:
+    """A local path made absolute against ``base``; a URL or ``/vsi`` path unchanged."""
+    if is_remote(value):
+        return value
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else base / p)
