@@ -45,3 +45,8 @@ def geoharmony_exe() -> Path:
     if not exe.is_file():
         pytest.skip(f"the geoharmony entry point is not installed at {exe} (pip install -e .)")
     return exe
+
+
+# Real services for the remote, SLURM and batch tests (tests/infra): `slurm_cluster`
+# (session) and `http_server` (a factory of nginx servers on 127.0.0.1).
+from infra.fixtures import http_server, slurm_cluster  # noqa: E402, F401

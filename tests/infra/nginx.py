@@ -240,8 +240,13 @@ http {{
         except OSError:
             return set()
 
-    def requests(self, since: int = 0) -> list[Request]:
-        """Parsed access-log lines from byte offset ``since`` (see :meth:`log_offset`)."""
+    def requests(self, since: int = 0, *, settle: float = 0.1) -> list[Request]:
+        """Parsed access-log lines from byte offset ``since`` (see :meth:`log_offset`).
+
+        nginx logs a request after it sent the answer, so the client may see the answer
+        first: ``settle`` seconds are waited before the log is read.
+        """
+        time.sleep(settle)
         if not self.access_log.exists():
             return []
         out = []

@@ -18,7 +18,7 @@ import rasterio
 
 from geoharmony.errors import InputError
 from geoharmony.geometry.grid import Grid
-from geoharmony.io.gdal_env import gdal_env
+from geoharmony.io.gdal_env import gdal_env, open_raster
 from geoharmony.io.remote import RemoteStamp, gdal_path, is_remote, probe
 from geoharmony.io.stac import StacAsset
 
@@ -119,7 +119,7 @@ def _read_info(
     stamp: RemoteStamp | None,
     stac: StacAsset | None,
 ) -> RasterInfo:
-    with rasterio.open(opened) as ds:
+    with open_raster(opened, remote=stamp is not None) as ds:
         if ds.crs is None:
             raise InputError(
                 f"{path}: the raster ({where}) has no CRS; geoharmony never assumes one. "

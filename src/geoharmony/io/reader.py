@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window as RioWindow
 
+from geoharmony.io.gdal_env import open_raster
 from geoharmony.io.raster_info import RasterInfo
 
 IntArray = np.ndarray
@@ -139,7 +139,7 @@ class RasterReader:
 
     def __init__(self, info: RasterInfo) -> None:
         self.info = info
-        self.ds = rasterio.open(info.gdal_path)
+        self.ds = open_raster(info.gdal_path, remote=info.remote)
         self.bands = list(info.bands)
         self.dtype = np.dtype(info.dtype)
         self.fill = np.array(info.fill_value).astype(self.dtype)
