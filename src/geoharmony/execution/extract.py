@@ -192,7 +192,7 @@ def input_records(plan: Plan) -> dict[str, Any]:
     seen: dict[str, dict[str, Any]] = {}
 
     def record(path: Path | str, info: dict[str, Any]) -> dict[str, Any]:
-        key = str(path)
+        key = f"{path}|{info.get('stac')}"  # one file may be the asset of several items
         if key not in seen:
             seen[key] = input_record(path, info)
         return seen[key]

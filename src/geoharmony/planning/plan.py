@@ -136,7 +136,7 @@ def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, Rast
                 p: Path | str = stac.href if is_remote(stac.href) else Path(stac.href)
             else:
                 p = m.path_for(r.id)
-            key = f"{p}|{m.bands}|{m.nodata}"
+            key = f"{p}|{m.bands}|{m.nodata}|{stac.item_id if stac else ''}"
             if key not in cache:
                 cache[key] = read_info(p, bands=m.bands, nodata=m.nodata, where=where, stac=stac)
             out[r.id][name] = cache[key]
