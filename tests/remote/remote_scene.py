@@ -62,11 +62,11 @@ def make_cog_scene(root: Path, serve: object, *, regions: int = 3, block: int = 
 
 
 def store_files(dataset: Path) -> dict[str, bytes]:
-    """Every file of a dataset except its manifest (paths and times differ), by name."""
+    """Every file of a dataset but manifest, plan (input paths, times) and index, by name."""
     return {
         str(p.relative_to(dataset)): p.read_bytes()
         for p in sorted(dataset.rglob("*"))
-        if p.is_file() and p.name not in ("manifest.json", "index.parquet")
+        if p.is_file() and p.name not in ("manifest.json", "index.parquet", "plan.json")
     }
 
 
