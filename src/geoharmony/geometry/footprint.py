@@ -51,6 +51,16 @@ def windows_polygons(grid: Grid, windows: Windows, *, points_per_edge: int = 1) 
     return np.asarray(shapely.polygons(ring))
 
 
+def rotation_deg(corners: np.ndarray) -> float:
+    """Angle of a window's top edge (corner 0 to corner 1) from the x axis, in degrees.
+
+    Counter-clockwise; ``corners`` as :func:`~geoharmony.planning.windows.patch_corners`
+    returns them.
+    """
+    d = np.asarray(corners[1], float) - np.asarray(corners[0], float)
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
 def to_crs(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
     """Transform an array of geometries between CRSs (vertex-wise, vectorised)."""
     if src == dst:

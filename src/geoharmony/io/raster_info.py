@@ -44,6 +44,13 @@ class RasterInfo:
         return isinstance(self.path, str)
 
     @property
+    def file_name(self) -> str:
+        """The file's name (the last part of the URL for a remote raster)."""
+        if isinstance(self.path, str):
+            return self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return self.path.name
+
+    @property
     def gdal_path(self) -> str:
         """The path GDAL opens (URLs become ``/vsicurl/``, ``/vsis3/``, ``/vsigs/``)."""
         return gdal_path(self.path)

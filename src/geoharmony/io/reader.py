@@ -109,7 +109,8 @@ class RasterReader:
             if self._nodata is not None:
                 valid &= band != self._nodata
         if self.info.has_internal_mask:
-            valid &= self.ds.read_masks(self.bands[0], window=win) > 0
+            mask = self.ds.read_masks(self.bands[0], window=win, out_shape=data.shape[1:])
+            valid &= mask > 0
         return valid
 
     def read_block(self, col_off: int, row_off: int, width: int, height: int) -> Block:

@@ -23,10 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import CRS
 
+from geoharmony.geometry.footprint import transform_points
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.window import Window, Windows, subgrid
 from geoharmony.io.raster_info import RasterInfo
+from geoharmony.planning.study_area import local_metric_crs
+
+WGS84 = CRS.from_epsg(4326)
 
 
 def output_windows(
@@ -136,6 +142,25 @@ def output_grid(plan: Any, name: str, region: str | None = None) -> Grid:
     if plan.mode == "resample":
         return infos[plan.reference].grid  # type: ignore[no-any-return]
     return infos[plan.outputs[name].grid_of].grid  # type: ignore[no-any-return]
+
+
+def patch_corners(plan: Any, name: str, k: int, crs: CRS) -> np.ndarray:
+    """Corners of output ``name``'s window for patch ``k`` in ``crs``, ``(4, 2)``.
+
+    Top-left, top-right, bottom-right, bottom-left (pixel order, whatever the ground
+    orientation).
+    """
+    g = patch_grid(plan, name, k)
+    x, y = g.to_xy(
+        np.array([0, g.width, g.width, 0], float), np.array([0, 0, g.height, g.height], float)
+    )
+    return np.column_stack(transform_points(x, y, g.crs, crs))
+
+
+def patch_crs(plan: Any, k: int) -> CRS:
+    """A local azimuthal-equidistant CRS centred on patch ``k`` (true metres around it)."""
+    row = plan.table.iloc[k]
+    return local_metric_crs(shapely.Point(float(row["lon"]), float(row["lat"])), WGS84)
 
 
 def patch_grids(plan: Any, name: str, rows: pd.DataFrame | None = None) -> list[Grid]:

@@ -66,9 +66,9 @@ def draw_background(
     data: np.ndarray | None = None
     valid: np.ndarray | None = None
     for inp in paths.values():
-        if not inp.path.exists():
+        if not inp.remote and not inp.path.exists():
             continue
-        d, v, t, res_m = maps.read_background(inp.path, crs, bounds, bands=bands, nodata=inp.nodata)
+        d, v, t, res_m = maps.read_background(inp, crs, bounds, bands=bands)
         if data is None or valid is None:
             data, valid = d, v
         else:

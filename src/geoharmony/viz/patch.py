@@ -41,10 +41,9 @@ def pixel_to_map(src: Source, name: str, k: int, crs: Any) -> Affine2D:
     Exact at the window's corners' frame; over one patch a projection is affine to well
     under a pixel, so images are placed without resampling.
     """
-    g, c0, r0, w, h = src.window(name, k)
-    cols = np.array([c0, c0 + w, c0], float)
-    rows = np.array([r0, r0, r0 + h], float)
-    x, y = g.to_xy(cols, rows)
+    g = src.patch_grid(name, k)
+    w, h = g.width, g.height
+    x, y = g.to_xy(np.array([0, w, 0], float), np.array([0, 0, h], float))
     x, y = transform_points(x, y, g.crs, crs)
     a, d = (x[1] - x[0]) / w, (y[1] - y[0]) / w
     b, e = (x[2] - x[0]) / h, (y[2] - y[0]) / h
