@@ -37,9 +37,32 @@ def centers(config: Path, out: Path | None) -> None:
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Local processes (default: cores)."
 )
-@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:port).")
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Dask scheduler address (tcp://host:port), e.g. of a dask-jobqueue SLURMCluster.",
+)
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing dataset of another configuration."
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Run only shard I of N (0-based; a job array: $SLURM_ARRAY_TASK_ID/"
+    "$SLURM_ARRAY_TASK_COUNT) into the shared partial folder, then exit.",
+)
+@click.option(
+    "--finish",
+    is_flag=True,
+    help="Run no task: assemble index, manifest and stats once every shard is done "
+    "(else say which tasks are missing).",
+)
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first region whose raster cannot be read (default: it fails "
+    "alone, the others complete, exit code 3).",
 )
 @click.pass_obj
 @handle_errors
@@ -50,11 +73,21 @@ def extract(
     workers: int | None,
     scheduler: str | None,
     overwrite: bool,
+    shard: str | None,
+    finish: bool,
+    fail_fast: bool,
 ) -> None:
-    """Extract the patch dataset (resumes an interrupted run)."""
+    """Extract the patch dataset (resumes an interrupted run).
+
+    Exit codes: 0 complete; 3 completed with failed regions (listed; `failures.json`
+    in the dataset; rerun to retry only them); 2 bad input or configuration.
+    """
     import geoharmony as gh
+    from geoharmony.execution.failures import EXIT_FAILURES, read_failures, summary
+    from geoharmony.execution.shards import parse_shard
 
     cfg = gh.load_config(config)
+    part = parse_shard(shard) if shard is not None else None
     path = gh.extract(
         cfg,
         out=out,
@@ -62,7 +95,33 @@ def extract(
         scheduler=scheduler,
         overwrite=overwrite,
         progress=obj.progress,
+        shard=part,
+        finish=finish,
+        fail_fast=fail_fast,
     )
+    if part is not None:
+        from geoharmony.execution.extract import task_progress
+
+        done, total, failed = task_progress(path)
+        click.echo(
+            f"shard {part}: done; {done} of {total} tasks of the run recorded"
+            + (f", {failed} with failed regions" if failed else "")
+            + (
+                f"; assemble with: geoharmony extract {config} --finish"
+                if done == total
+                else "; the other shards are still to finish"
+            )
+        )
+        return
+    failures = read_failures(path)
+    if failures:
+        click.echo(f"dataset: {path} (INCOMPLETE)")
+        click.echo(
+            f"error: {summary(failures)}; details in {path / 'failures.json'}; "
+            "rerun the same command to retry only them",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURES)
     click.echo(f"dataset: {path}")
 
 

@@ -1,7 +1,8 @@
 """What every command shares: the ``ctx.obj`` state and the error-to-exit-code mapping.
 
 Exit codes: 0 success; 2 bad input or configuration (one clear line, no traceback
-unless ``--debug``); 1 anything else.
+unless ``--debug``); 3 ``extract`` completed with failed regions (see
+:mod:`geoharmony.execution.failures`); 1 anything else.
 """
 
 from __future__ import annotations

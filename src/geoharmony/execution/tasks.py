@@ -9,6 +9,7 @@ the task count as done for a resumed run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geoharmony.execution.failures import (
+    READ_ERRORS,
+    fail_fast_error,
+    failure,
+    task_record_name,
+)
 from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.window import Windows, subgrid
@@ -52,6 +59,7 @@ class Task:
     stride: int
     root: str
     format: str
+    fail_fast: bool = False  # a failed read stops the run instead of failing its region
 
 
 # -- per-process caches (each worker opens every raster once) ------------------------------
@@ -59,12 +67,24 @@ _READERS: dict[str, RasterReader] = {}
 _VECTORS: dict[tuple[str, str], Any] = {}
 
 
+def _reader_key(info: RasterInfo) -> str:
+    return f"{info.path}|{info.bands}|{info.nodata}"
+
+
 def _reader(info: RasterInfo) -> RasterReader:
-    key = f"{info.path}|{info.bands}|{info.nodata}"
+    key = _reader_key(info)
     r = _READERS.get(key)
     if r is None:
         r = _READERS[key] = RasterReader(info)
     return r
+
+
+def _drop_reader(info: RasterInfo) -> None:
+    """Close a reader whose read failed (the next task reopens the raster)."""
+    r = _READERS.pop(_reader_key(info), None)
+    if r is not None:
+        with contextlib.suppress(Exception):  # closing a broken handle
+            r.close()
 
 
 def close_readers() -> None:
@@ -84,13 +104,23 @@ def array_specs(outputs: Mapping[str, OutputSpec]) -> dict[str, ArraySpec]:
     return specs
 
 
-def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.ndarray]:
+def read_task(
+    task: Task,
+    *,
+    decode_threads: str | None = None,
+    failures: list[dict[str, Any]] | None = None,
+) -> dict[str, np.ndarray]:
     """Read (and warp/burn) one task's patches into memory, without writing them.
 
     Returns ``{name: (n, bands, h, w), f"{name}_mask": (n, h, w)}`` for every output.
     Rasters are read under :func:`geoharmony.io.gdal_env.gdal_env` (``decode_threads``:
     GDAL's ``GDAL_NUM_THREADS``, default 1), through this process's reader cache (each
     raster opened once per worker).
+
+    With a ``failures`` list, a region whose raster cannot be read
+    (:data:`~geoharmony.execution.failures.READ_ERRORS`) fails alone: its patches get
+    fill values and false masks in every output and a record is appended to
+    ``failures``; without one, the error propagates.
     """
     n = len(task.rows)
     arrays: dict[str, np.ndarray] = {}
@@ -106,12 +136,21 @@ def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.
         (name, info, infos, sub, pos) for sub, pos, infos in groups for name, info in infos.items()
     ]
 
+    failed: dict[str, dict[str, Any]] = {}  # region -> its first failure
+
     def fill(
         job: tuple[str, RasterInfo, Mapping[str, RasterInfo], pd.DataFrame, np.ndarray],
     ) -> None:
         name, info, infos, sub, pos = job
         with gdal_env(decode_threads):  # GDAL options are per thread
-            _fill_modality(task, name, info, infos, sub, pos, arrays)
+            try:
+                _fill_modality(task, name, info, infos, sub, pos, arrays)
+            except READ_ERRORS as exc:
+                _drop_reader(info)
+                rid = str(sub["region"].iloc[0])
+                if failures is None:
+                    raise fail_fast_error(failure(rid, name, info, exc)) from exc
+                failed.setdefault(rid, failure(rid, name, info, exc))
 
     if decode_threads == "ALL_CPUS" and len(jobs) > 1 and task.mode != "resample":
         # The only worker: modalities are read concurrently too (GDAL and numpy copies
@@ -123,15 +162,37 @@ def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.
             fill(job)
     with gdal_env(decode_threads):  # labels may need the modalities (D8 in resample mode)
         for sub, pos, infos in groups:
+            rid = str(sub["region"].iloc[0])
             for name, lab in task.labels.items():
-                _fill_label(task, name, lab, infos, sub, pos, arrays)
+                if rid in failed:
+                    break
+                try:
+                    _fill_label(task, name, lab, infos, sub, pos, arrays)
+                except READ_ERRORS as exc:
+                    dem = infos[lab.dem or task.outputs[name].grid_of]
+                    _drop_reader(dem)
+                    if failures is None:
+                        raise fail_fast_error(failure(rid, name, dem, exc)) from exc
+                    failed[rid] = failure(rid, name, dem, exc)
+            if rid in failed:  # nothing of a failed region is kept
+                for o in task.outputs.values():
+                    arrays[o.name][pos] = np.asarray(o.fill_value).astype(o.dtype)
+                    arrays[f"{o.name}_mask"][pos] = False
+    if failures is not None:
+        failures.extend(failed[r] for r in sorted(failed))
     return arrays
 
 
 def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]:
-    """Read, warp/burn and write one task's patches; return its valid fractions."""
+    """Read, warp/burn and write one task's patches; return its record.
+
+    The record (valid fractions, band moments, ``failures``) is written as
+    ``_tasks/NNNNNN.json``, or ``NNNNNN.failed.json`` when a region failed (see
+    :mod:`geoharmony.execution.failures`).
+    """
     n = len(task.rows)
-    arrays = read_task(task, decode_threads=decode_threads)
+    failures: list[dict[str, Any]] | None = None if task.fail_fast else []
+    arrays = read_task(task, decode_threads=decode_threads, failures=failures)
     writer = get_writer(task.format)(Path(task.root))
     writer.open()
     if writer.needs_georef:
@@ -150,8 +211,12 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "n": n,
         "valid_fraction": valid,
         "stats": band_moments(task, arrays),
+        "failures": failures or [],
     }
-    write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
+    folder = Path(task.root) / TASKS
+    write_json_atomic(folder / task_record_name(task.index, bool(failures)), record)
+    if not failures:  # a retried task that now succeeds: its failed record goes
+        (folder / task_record_name(task.index, True)).unlink(missing_ok=True)
     return record
 
 
@@ -262,12 +327,19 @@ def _fill_label(
         data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
 
 
-def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
-    """The plan's tasks not in ``done``, writing into ``root``."""
+def make_tasks(
+    plan: Plan,
+    root: Path,
+    done: set[int],
+    *,
+    only: set[int] | None = None,
+    fail_fast: bool = False,
+) -> list[Task]:
+    """The plan's tasks not in ``done`` (and in ``only``, when given), writing into ``root``."""
     cfg = plan.config
     out = []
     for t in range(plan.n_tasks):
-        if t in done:
+        if t in done or (only is not None and t not in only):
             continue
         start, stop = plan.task_range(t)
         out.append(
@@ -284,6 +356,7 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
                 stride=cfg.grid.stride,
                 root=str(root),
                 format=cfg.output.format,
+                fail_fast=fail_fast,
             )
         )
     return out

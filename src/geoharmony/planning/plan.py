@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError
+from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError, InputError
 from geoharmony.geometry.d8codes import D8_CODES
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
@@ -82,6 +82,9 @@ class Plan:
     table: pd.DataFrame
     task_size: int
     candidates: int
+    #: Regions left out because one of their own rasters (``{id}`` path or STAC item)
+    #: could not be opened at plan time: ``{region, input, path, reason, stage}``.
+    failed: tuple[Mapping[str, Any], ...] = ()
 
     def __eq__(self, other: object) -> bool:
         """Field by field: the table by content and dtypes, NaN equal to NaN."""
@@ -125,30 +128,69 @@ class Plan:
 _KEY_COLS = ["patch_id", "region", "lattice_i", "lattice_j"]
 
 
-def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, RasterInfo]]:
+def load_sources(
+    cfg: Config, regions: list[Region], failed: list[dict[str, Any]] | None = None
+) -> dict[str, dict[str, RasterInfo]]:
     """Read every raster header needed, once per distinct file.
 
     A ``stac`` modality reads its STAC file once and gives each region the asset of the
     item named like the region or overlapping it (:func:`geoharmony.io.stac.asset_for_region`).
+
+    With a ``failed`` list, a region whose *own* raster (an ``{id}`` path or a STAC item
+    of its own) cannot be opened is left out and recorded there; a raster shared by
+    every region still stops the plan with its error.
     """
     cache: dict[str, RasterInfo] = {}
     out: dict[str, dict[str, RasterInfo]] = {}
     for r in regions:
-        out[r.id] = {}
-        for name, m in cfg.modalities.items():
-            stac = None
-            where = f"[modalities.{name}].path"
-            if m.stac is not None:
-                where = f"[modalities.{name}].stac"
-                assets = load_assets(m.stac, m.asset or "", where)
-                stac = asset_for_region(assets, r.id, _lonlat_bounds(r), f"{m.stac}: {where}")
-                p: Path | str = stac.href if is_remote(stac.href) else Path(stac.href)
-            else:
-                p = m.path_for(r.id)
-            key = f"{p}|{m.bands}|{m.nodata}|{stac.item_id if stac else ''}"
-            if key not in cache:
+        try:
+            out[r.id] = _region_sources(cfg, r, cache)
+        except InputError as exc:
+            name = getattr(exc, "modality", None)
+            if failed is None or name is None:
+                raise
+            failed.append(
+                {
+                    "region": r.id,
+                    "input": name,
+                    "path": getattr(exc, "path", ""),
+                    "reason": str(exc),
+                    "stage": "plan",
+                    "tasks": [],
+                }
+            )
+    return out
+
+
+def _region_sources(cfg: Config, r: Region, cache: dict[str, RasterInfo]) -> dict[str, RasterInfo]:
+    """One region's raster headers (see :func:`load_sources`).
+
+    An :class:`InputError` of a raster of this region alone carries ``modality`` and
+    ``path`` attributes (the region may fail alone).
+    """
+    out: dict[str, RasterInfo] = {}
+    for name, m in cfg.modalities.items():
+        stac = None
+        own = m.per_region  # a raster of this region alone: it may fail alone
+        where = f"[modalities.{name}].path"
+        if m.stac is not None:
+            where = f"[modalities.{name}].stac"
+            assets = load_assets(m.stac, m.asset or "", where)
+            stac = asset_for_region(assets, r.id, _lonlat_bounds(r), f"{m.stac}: {where}")
+            own = len(assets) > 1
+            p: Path | str = stac.href if is_remote(stac.href) else Path(stac.href)
+        else:
+            p = m.path_for(r.id)
+        key = f"{p}|{m.bands}|{m.nodata}|{stac.item_id if stac else ''}"
+        if key not in cache:
+            try:
                 cache[key] = read_info(p, bands=m.bands, nodata=m.nodata, where=where, stac=stac)
-            out[r.id][name] = cache[key]
+            except InputError as exc:
+                if own:
+                    exc.modality = name  # type: ignore[attr-defined]
+                    exc.path = str(p)  # type: ignore[attr-defined]
+                raise
+        out[name] = cache[key]
     return out
 
 
@@ -161,7 +203,11 @@ def _lonlat_bounds(region: Region) -> tuple[float, float, float, float]:
 def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     """Decide every patch and window (see module docstring). No pixels are read."""
     regions = load_regions(cfg.study_area) if regions is None else regions
-    sources = load_sources(cfg, regions)
+    failed: list[dict[str, Any]] = []
+    sources = load_sources(cfg, regions, failed)
+    if failed and len(failed) == len(regions):
+        raise InputError(failed[0]["reason"] + f" (and every other region's: {len(failed)})")
+    regions = [r for r in regions if r.id in sources]
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
@@ -181,7 +227,16 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         table["task"] = np.arange(len(table)) // task_size
         table["split"] = _assign_splits(cfg, table)
     return Plan(
-        cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates
+        cfg,
+        reference,
+        g.mode,
+        tuple(regions),
+        sources,
+        outputs,
+        table,
+        task_size,
+        n_candidates,
+        tuple(failed),
     )
 
 

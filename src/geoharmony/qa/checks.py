@@ -332,8 +332,12 @@ def index_findings(plan: Plan, index: Any, manifest: Mapping[str, Any]) -> list[
         error("index-order", "index patch_index is not 0..n-1 in order")
     if "patch_id" in index and index["patch_id"].duplicated().any():
         error("index-duplicates", "index has duplicate patch_id values")
-    elif len(index) == n and n and not np.array_equal(
-        index["patch_id"].astype(str).to_numpy(), plan.table["patch_id"].astype(str).to_numpy()
+    elif (
+        len(index) == n
+        and n
+        and not np.array_equal(
+            index["patch_id"].astype(str).to_numpy(), plan.table["patch_id"].astype(str).to_numpy()
+        )
     ):
         error("index-plan", "index patch_id values differ from the plan's")
     recorded = manifest.get("outputs", {})
@@ -387,4 +391,24 @@ def review(plan: Plan, index: Any, manifest: Mapping[str, Any] | None = None) ->
         out += input_findings(plan)
     if manifest:
         out += changed_inputs(manifest)
+        out += failure_findings(manifest)
     return ordered(out)
+
+
+def failure_findings(manifest: Mapping[str, Any]) -> list[Finding]:
+    """A dataset whose run had failed regions is incomplete (an error: never "valid")."""
+    if manifest.get("complete", True):
+        return []
+    failed = manifest.get("failures") or {}
+    regions = list(failed.get("regions", []))
+    return [
+        Finding(
+            "error",
+            "incomplete",
+            f"incomplete dataset: {len(regions)} region(s) failed "
+            f"({', '.join(map(str, regions[:10]))}{' ...' if len(regions) > 10 else ''}); "
+            f"their patches hold fill values; reasons in `{failed.get('file', 'failures.json')}`; "
+            "rerun `geoharmony extract CONFIG` to retry only them",
+            {"regions": regions, "tasks": list(failed.get("tasks", []))},
+        )
+    ]

@@ -16,7 +16,7 @@ def summary_text(path: str | Path) -> str:
     Patches, regions, outputs (shape, dtype, resolution, CRS), splits, valid fractions,
     statistics and what :func:`~geoharmony.qa.checks.review` found.
     """
-    ds = open_dataset(path)
+    ds = open_dataset(path, allow_incomplete=True)
     plan, m, idx = ds.plan, ds.manifest, ds.index
     g = plan.config.grid
     store = m.get("store", {})
@@ -64,6 +64,11 @@ def summary_text(path: str | Path) -> str:
         )
     crss = sorted({crs_short(i.grid.crs) for per in plan.sources.values() for i in per.values()})
     lines.append(f"CRSs      {', '.join(crss)}")
+    fails = ds.failures
+    if fails:
+        lines.append(f"failures  {len(fails)} (INCOMPLETE dataset; rerun extract to retry them)")
+        for fl in fails:
+            lines.append(f"  region {fl['region']}  {fl['input']}  {fl['path']}: {fl['reason']}")
     findings = review(plan, idx, m)
     lines.append(f"findings  {len(findings) or 'none'}")
     for f in findings:

@@ -160,7 +160,7 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
     Every stored patch is read once. Input files are re-hashed (``check_inputs``); a
     changed or missing input is a note (the dataset itself is still intact).
     """
-    ds = open_dataset(path)
+    ds = open_dataset(path, allow_incomplete=True)
     rep = Report()
     found = [
         f

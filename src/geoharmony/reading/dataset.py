@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +23,13 @@ class Dataset:
     ``ds[i]`` returns ``{"dem": (bands, h, w), "dem_mask": (h, w), ...}`` for every
     modality and label. ``ds.index`` is the GeoParquet index as a GeoDataFrame and
     ``ds.plan`` the :class:`~geoharmony.planning.plan.Plan` it was made from.
+
+    A dataset whose run had failed regions (``complete: false`` in the manifest,
+    ``failures.json`` beside it) is refused unless ``allow_incomplete=True``; then
+    ``ds.failures`` lists them and their patches hold fill values with false masks.
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, allow_incomplete: bool = False) -> None:
         self.root = Path(root)
         if not (self.root / MANIFEST).is_file():
             partial = self.root.parent / f".{self.root.name}.partial"
@@ -37,9 +42,31 @@ class Dataset:
                 f"{self.root}: not a complete geoharmony dataset (no {MANIFEST}){hint}"
             )
         self.manifest: dict[str, Any] = read_manifest(self.root)
+        if not self.complete and not allow_incomplete:
+            failed = (self.manifest.get("failures") or {}).get("regions", [])
+            raise DatasetError(
+                f"{self.root}: incomplete dataset: {len(failed)} region(s) failed "
+                f"({', '.join(map(str, failed[:10]))}{' ...' if len(failed) > 10 else ''}; "
+                f"reasons in {self.root / 'failures.json'}); rerun extract to retry them, "
+                "or open_dataset(path, allow_incomplete=True) to read the regions that "
+                "completed"
+            )
         fmt = self.manifest["store"]["format"]
         self._store: PatchStore | None = None
         self._writer = get_writer(fmt)
+
+    @property
+    def complete(self) -> bool:
+        """False when regions failed (see :attr:`failures`)."""
+        return bool(self.manifest.get("complete", False))
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """The failed regions (region, input, path, reason, tasks); empty when complete."""
+        p = self.root / "failures.json"
+        if not p.is_file():
+            return []
+        return list(json.loads(p.read_text(encoding="utf-8")).get("failures", []))
 
     @property
     def store(self) -> PatchStore:
@@ -114,6 +141,13 @@ class Dataset:
         return f"Dataset({str(self.root)!r}, patches={len(self)}, outputs={self.outputs})"
 
 
-def open_dataset(path: str | Path) -> Dataset:
-    """Open a dataset folder written by :func:`geoharmony.execution.extract`."""
-    return Dataset(path)
+def open_dataset(path: str | Path, *, allow_incomplete: bool = False) -> Dataset:
+    """Open a dataset folder written by :func:`geoharmony.execution.extract`.
+
+    Raises
+    ------
+    DatasetError
+        When it is not a dataset, or it has failed regions and ``allow_incomplete`` is
+        false (the message names them and how to retry).
+    """
+    return Dataset(path, allow_incomplete=allow_incomplete)
