@@ -18,24 +18,27 @@ Each option, and why (measurements in ``docs/performance.md``):
     is on a network file system); sidecar files (``.msk``, ``.aux.xml``, ``.ovr``) are
     still found by probing their exact names. (``EMPTY_DIR`` would skip them, changing
     masks.)
+
 Remote inputs (URLs, ``/vsicurl/``, ``/vsis3/`` COGs), measured against nginx on
-loopback with and without 20 ms of added latency per request (``bench/http.py``,
-``docs/performance.md``, "Remote rasters"):
+loopback with and without 20 ms of added latency per request (``bench/http_options.py``;
+table in ``docs/national.md``):
 
 ``GDAL_DISABLE_READDIR_ON_OPEN = EMPTY_DIR`` while a remote raster is opened
     With ``TRUE`` GDAL probes nine sidecar names (``.aux.xml``, ``.msk``, ``.aux``, ``.xml``
-    in both cases) with one ``HEAD`` each at every open: 9 of the 11 requests of opening
-    a COG, 10-100 ms each on an object store. Remote sidecars are therefore not read (a
-    COG carries its mask inside).
+    in both cases) with one ``HEAD`` each when the plan reads a header: 9 of the 11
+    requests of opening a COG, 10-100 ms each on an object store; GDAL's default
+    (``FALSE``) lists the folder instead (one more request, refused by most servers).
+    Remote sidecars are therefore not read (a COG carries its mask inside).
 ``GDAL_INGESTED_BYTES_AT_OPEN = 32768``
     The COG header and tile index come in the first ranged GET (one request at open).
 ``GDAL_HTTP_MERGE_CONSECUTIVE_RANGES``, ``VSI_CACHE``
     The block-aligned rectangles of a task (:mod:`geoharmony.io.reader`) already ask for
-    runs of adjacent tiles; GDAL merges them into one ranged request per run. The
-    measured requests per patch are 0.2-0.3 for 224 px patches of a 256/512 px-tiled COG
-    and the bytes fetched are those of the tiles the windows touch (never a full file).
-    ``GDAL_HTTP_MULTIRANGE`` (multipart ranges, serial ranges) made no difference in
-    requests or time at these sizes and is left at GDAL's default (parallel ranges).
+    runs of adjacent tiles, which GDAL fetches as ranged requests: 0.29 requests per
+    224 px patch of a 256 px-tiled COG, 0.37 of the file's bytes for a region covering
+    ~30 % of it (the tiles the windows touch, never a full file). ``GDAL_HTTP_MULTIRANGE``
+    = ``YES`` (multipart) changed nothing; ``SERIAL`` saved one request in nine but
+    fetched 1.5x the bytes; ``CPL_VSIL_CURL_CHUNK_SIZE`` = 1 MiB changed nothing. They are
+    left at GDAL's defaults.
 ``GDAL_HTTP_MULTIPLEX``, ``GDAL_HTTP_VERSION = 2``
     Parallel ranges of one worker share one HTTP/2 connection where the server speaks
     it (object stores over https); harmless over plain HTTP/1.1.
