@@ -140,8 +140,8 @@ def output_grid(plan: Any, name: str, region: str | None = None) -> Grid:
     rid = region or plan.regions[0].id
     infos = plan.sources[rid]
     if plan.mode == "resample":
-        return infos[plan.reference].grid  # type: ignore[no-any-return]
-    return infos[plan.outputs[name].grid_of].grid  # type: ignore[no-any-return]
+        return infos[plan.reference].grid
+    return infos[plan.outputs[name].grid_of].grid
 
 
 def patch_corners(plan: Any, name: str, k: int, crs: CRS) -> np.ndarray:

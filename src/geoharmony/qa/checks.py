@@ -146,7 +146,7 @@ def alignment_findings(plan: Plan, index: Any) -> list[Finding]:
 
 def split_findings(plan: Plan, index: Any) -> list[Finding]:
     """Train/test leakage through overlapping patches; unassigned and empty splits."""
-    out = []
+    out: list[Finding] = []
     if "split" not in index:
         return out
     g = plan.config.grid
@@ -332,8 +332,12 @@ def index_findings(plan: Plan, index: Any, manifest: Mapping[str, Any]) -> list[
         error("index-order", "index patch_index is not 0..n-1 in order")
     if "patch_id" in index and index["patch_id"].duplicated().any():
         error("index-duplicates", "index has duplicate patch_id values")
-    elif len(index) == n and n and not np.array_equal(
-        index["patch_id"].astype(str).to_numpy(), plan.table["patch_id"].astype(str).to_numpy()
+    elif (
+        len(index) == n
+        and n
+        and not np.array_equal(
+            index["patch_id"].astype(str).to_numpy(), plan.table["patch_id"].astype(str).to_numpy()
+        )
     ):
         error("index-plan", "index patch_id values differ from the plan's")
     recorded = manifest.get("outputs", {})
