@@ -135,6 +135,22 @@ def patch_grid(plan: Any, name: str, k: int) -> Grid:
     return subgrid(grid, win)
 
 
+def patch_centre_pixel(plan: Any, name: str, k: int) -> tuple[float, float]:
+    """Where patch ``k``'s centre falls in output ``name``'s window, pixels ``(col, row)``.
+
+    The window centre minus the residual ``(dcol, drow)`` the plan recorded for the
+    modality whose grid the output lies on (0 in resample mode: windows are centred).
+    """
+    o = plan.outputs[name]
+    if plan.mode == "resample":
+        return (o.width / 2.0, o.height / 2.0)
+    row = plan.table.iloc[k]
+    return (
+        o.width / 2.0 - float(row[f"{o.grid_of}_dcol"]),
+        o.height / 2.0 - float(row[f"{o.grid_of}_drow"]),
+    )
+
+
 def output_grid(plan: Any, name: str, region: str | None = None) -> Grid:
     """The (whole) grid output ``name`` lies on in a region (default: the first)."""
     rid = region or plan.regions[0].id
