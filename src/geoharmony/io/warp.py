@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from affine import Affine
 from rasterio.warp import Resampling, reproject
 
 from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
-from geoharmony.geometry.window import Window, Windows, subgrid
+from geoharmony.geometry.window import Window, Windows, subgrid, window_transform
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.reader import Block, RasterReader
 
@@ -35,7 +34,7 @@ def warp_block(
     src_f = block.data.astype(np.float64)
     src_f[:, ~block.valid] = np.nan
     out = np.full((bands, dst.height, dst.width), np.nan, dtype=np.float64)
-    src_transform = src.transform @ Affine.translation(block.col_off, block.row_off)
+    src_transform = window_transform(src.transform, block.col_off, block.row_off)
     reproject(
         source=src_f,
         destination=out,

@@ -63,7 +63,7 @@ def _about(plan: Plan) -> dict[str, Any]:
     """Derived facts for people reading the file (never read back)."""
     from geoharmony.planning.windows import output_grid
 
-    grids = {}
+    grids: dict[str, dict[str, Any]] = {}
     for r in plan.regions:
         grids[r.id] = {}
         for name in plan.outputs:

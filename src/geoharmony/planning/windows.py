@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +29,14 @@ from geoharmony.geometry.footprint import transform_points
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.window import Window, Windows, subgrid
 from geoharmony.io.raster_info import RasterInfo
+from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.planning.study_area import local_metric_crs
 
 WGS84 = CRS.from_epsg(4326)
 
 
 def output_windows(
-    spec: Any,
+    spec: OutputSpec,
     infos: Mapping[str, RasterInfo],
     rows: pd.DataFrame,
     *,
@@ -89,7 +89,7 @@ class RegionWindows:
     windows: Windows
 
 
-def region_windows(plan: Any, name: str, rows: pd.DataFrame | None = None) -> list[RegionWindows]:
+def region_windows(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> list[RegionWindows]:
     """:func:`output_windows` of output ``name`` for a plan's rows, region by region.
 
     ``rows`` defaults to the whole table; ``positions`` index into ``rows``.
@@ -111,7 +111,7 @@ def region_windows(plan: Any, name: str, rows: pd.DataFrame | None = None) -> li
     return out
 
 
-def patch_window(plan: Any, name: str, k: int) -> tuple[Grid, Window]:
+def patch_window(plan: Plan, name: str, k: int) -> tuple[Grid, Window]:
     """The grid output ``name`` of patch ``k`` lies on, and the patch's window on it."""
     row = plan.table.iloc[[k]]
     grid, ws = output_windows(
@@ -125,7 +125,7 @@ def patch_window(plan: Any, name: str, k: int) -> tuple[Grid, Window]:
     return grid, ws[0]
 
 
-def patch_grid(plan: Any, name: str, k: int) -> Grid:
+def patch_grid(plan: Plan, name: str, k: int) -> Grid:
     """The grid of output ``name``'s pixels in patch ``k`` (its window as a sub-grid).
 
     Pixel ``(col, row)`` of the stored array ``arr[:, row, col]`` has its top-left
@@ -135,16 +135,32 @@ def patch_grid(plan: Any, name: str, k: int) -> Grid:
     return subgrid(grid, win)
 
 
-def output_grid(plan: Any, name: str, region: str | None = None) -> Grid:
+def patch_centre_pixel(plan: Plan, name: str, k: int) -> tuple[float, float]:
+    """Where patch ``k``'s centre falls in output ``name``'s window, pixels ``(col, row)``.
+
+    The window centre minus the residual ``(dcol, drow)`` the plan recorded for the
+    modality whose grid the output lies on (0 in resample mode: windows are centred).
+    """
+    o = plan.outputs[name]
+    if plan.mode == "resample":
+        return (o.width / 2.0, o.height / 2.0)
+    row = plan.table.iloc[k]
+    return (
+        o.width / 2.0 - float(row[f"{o.grid_of}_dcol"]),
+        o.height / 2.0 - float(row[f"{o.grid_of}_drow"]),
+    )
+
+
+def output_grid(plan: Plan, name: str, region: str | None = None) -> Grid:
     """The (whole) grid output ``name`` lies on in a region (default: the first)."""
     rid = region or plan.regions[0].id
     infos = plan.sources[rid]
     if plan.mode == "resample":
-        return infos[plan.reference].grid  # type: ignore[no-any-return]
-    return infos[plan.outputs[name].grid_of].grid  # type: ignore[no-any-return]
+        return infos[plan.reference].grid
+    return infos[plan.outputs[name].grid_of].grid
 
 
-def patch_corners(plan: Any, name: str, k: int, crs: CRS) -> np.ndarray:
+def patch_corners(plan: Plan, name: str, k: int, crs: CRS) -> np.ndarray:
     """Corners of output ``name``'s window for patch ``k`` in ``crs``, ``(4, 2)``.
 
     Top-left, top-right, bottom-right, bottom-left (pixel order, whatever the ground
@@ -157,17 +173,7 @@ def patch_corners(plan: Any, name: str, k: int, crs: CRS) -> np.ndarray:
     return np.column_stack(transform_points(x, y, g.crs, crs))
 
 
-def patch_crs(plan: Any, k: int) -> CRS:
+def patch_crs(plan: Plan, k: int) -> CRS:
     """A local azimuthal-equidistant CRS centred on patch ``k`` (true metres around it)."""
     row = plan.table.iloc[k]
     return local_metric_crs(shapely.Point(float(row["lon"]), float(row["lat"])), WGS84)
-
-
-def patch_grids(plan: Any, name: str, rows: pd.DataFrame | None = None) -> list[Grid]:
-    """:func:`patch_grid` of every row (for georeferenced writers), in row order."""
-    t = plan.table if rows is None else rows
-    out: list[Grid | None] = [None] * len(t)
-    for part in region_windows(plan, name, t):
-        for k, w in zip(part.positions.tolist(), part.windows, strict=True):
-            out[k] = subgrid(part.grid, w)
-    return out  # type: ignore[return-value]

@@ -146,7 +146,7 @@ def alignment_findings(plan: Plan, index: Any) -> list[Finding]:
 
 def split_findings(plan: Plan, index: Any) -> list[Finding]:
     """Train/test leakage through overlapping patches; unassigned and empty splits."""
-    out = []
+    out: list[Finding] = []
     if "split" not in index:
         return out
     g = plan.config.grid

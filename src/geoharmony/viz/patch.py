@@ -23,6 +23,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import Affine2D
 
 from geoharmony.geometry.footprint import transform_points
+from geoharmony.planning.windows import patch_centre_pixel
 from geoharmony.viz import maps, style
 from geoharmony.viz.footprints import describe, patch_crs
 from geoharmony.viz.source import WGS84, Source, VizInputError, load_source, read_patch
@@ -52,12 +53,7 @@ def pixel_to_map(src: Source, name: str, k: int, crs: Any) -> Affine2D:
 
 def centre_pixel(src: Source, name: str, k: int) -> tuple[float, float]:
     """The patch centre in the output's window pixel coordinates ``(col, row)``."""
-    o = src.outputs[name]
-    if src.mode == "resample":
-        return (o.width / 2.0, o.height / 2.0)
-    base = o.grid_of
-    row = src.index.iloc[k]
-    return (o.width / 2.0 - float(row[f"{base}_dcol"]), o.height / 2.0 - float(row[f"{base}_drow"]))
+    return patch_centre_pixel(src.plan, name, k)
 
 
 def plot_patch(

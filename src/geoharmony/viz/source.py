@@ -10,7 +10,6 @@ else from the input rasters through :mod:`geoharmony.io`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,10 @@ from geoharmony.planning.config import Config, StudyAreaConfig, load_config
 from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.planning.study_area import Region
 from geoharmony.planning.windows import output_grid, patch_grid, patch_window
+from geoharmony.qa.fmt import fmt_m
 
 WGS84 = CRS.from_epsg(4326)
+__all__ = ["WGS84", "Source", "VizInputError", "fmt_m", "load_source", "read_patch"]
 
 
 class VizInputError(GeoharmonyError, ValueError):
@@ -265,19 +266,3 @@ def read_patch(src: Source, k: int, names: Sequence[str] | None = None) -> dict[
             (block,) = reader.read_windows(Windows.from_window(win))
         out[n], out[f"{n}_mask"] = block.data, block.valid
     return out
-
-
-def ground_size(src: Source, name: str, rid: str | None = None) -> tuple[float, float]:
-    """Nominal ground size (metres) of one patch of output ``name``: pixels x resolution."""
-    o = src.outputs[name]
-    rx, ry = src.resolution_m(name, rid)
-    return (o.width * rx, o.height * ry)
-
-
-def fmt_m(v: float) -> str:
-    """A length for people: ``"320 m"``, ``"2.24 km"``."""
-    if not math.isfinite(v):
-        return "?"
-    if abs(v) >= 1000:
-        return f"{v / 1000:.3g} km" if abs(v) < 100_000 else f"{v / 1000:,.0f} km"
-    return f"{v:.3g} m" if abs(v) < 100 else f"{v:.0f} m"
