@@ -154,3 +154,18 @@ def test_region_whose_raster_is_missing_at_plan_time_fails_alone(scene: CogScene
     assert "HTTP 404" in ds.failures[0]["reason"]
     assert set(ds.index["region"]) == {"h1", "h2"}
     assert ds.index["dem_valid_fraction"].max() > 0
+
+
+def test_corrupt_tiles_fail_the_region_with_the_decoder_message(scene: CogScene) -> None:
+    bad = scene.www / "dem_h2.tif"
+    data = bytearray(bad.read_bytes())
+    for k in range(len(data) // 4, len(data) - 64, 997):  # flip bytes inside the tiles
+        data[k] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    out = gh.extract(gh.load_config(local_cfg(scene)), workers=2)
+    ds = gh.open_dataset(out, allow_incomplete=True)
+    assert [(f["region"], f["input"], f["path"]) for f in ds.failures] == [("h2", "dem", str(bad))]
+    assert "Decoding error" in ds.failures[0]["reason"]
+    assert "See previous exception" not in ds.failures[0]["reason"]
+    full = ds.index.groupby("region")["dem_valid_fraction"].max()
+    assert full["h0"] > 0 and full["h1"] > 0

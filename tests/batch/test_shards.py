@@ -110,3 +110,36 @@ def test_foreign_shards_and_unshareable_formats_are_refused(tmp_path: Path) -> N
         gh.extract(gh.load_config(h5), shard="0/2")
     with pytest.raises(DatasetError, match=r"nothing to finish"):
         gh.extract(gh.load_config(h5), finish=True)
+
+
+def test_finish_with_a_failed_region_exits_3_and_rerun_of_shards_completes(tmp_path: Path):
+    import shutil
+
+    toml = small_scene(tmp_path, regions=3)
+    for rid in ("h0", "h1", "h2"):
+        shutil.copy(tmp_path / "dem.tif", tmp_path / f"dem_{rid}.tif")
+    cfg_path = tmp_path / "per_region.toml"
+    cfg_path.write_text(toml.read_text().replace('path = "dem.tif"', 'path = "dem_{id}.tif"'))
+    moved = tmp_path / "dem_h1.tif.away"
+    (tmp_path / "dem_h1.tif").rename(moved)  # region h1's own raster is missing
+    for i in (0, 1):
+        gh.extract(gh.load_config(cfg_path), shard=f"{i}/2", workers=1)
+    fin = subprocess.run(
+        [sys.executable, "-c", CLI, "extract", str(cfg_path), "--finish"],
+        capture_output=True,
+        text=True,
+    )
+    assert fin.returncode == 3, fin.stderr
+    assert "1 region(s) failed: h1 (dem:" in fin.stderr and "raster not found" in fin.stderr
+    out = tmp_path / "out"
+    ds = gh.open_dataset(out, allow_incomplete=True)
+    assert [(f["region"], f["stage"]) for f in ds.failures] == [("h1", "plan")]
+    assert set(ds.index["region"]) == {"h0", "h2"}
+    # the raster is back (same bytes, same mtime): the array is resubmitted and finished
+    moved.rename(tmp_path / "dem_h1.tif")
+    cfg = gh.load_config(cfg_path)
+    for i in (0, 1):
+        gh.extract(cfg, shard=f"{i}/2", workers=1)
+    done = gh.extract(cfg, finish=True)
+    assert gh.open_dataset(done).complete
+    assert set(gh.open_dataset(done).index["region"]) == {"h0", "h1", "h2"}

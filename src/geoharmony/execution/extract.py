@@ -242,7 +242,11 @@ def extract(
         )
     if _incomplete_of(out, fp) and not partial.exists():
         log.warning("%s has failed regions: retrying only them", out)
-        os.replace(out, partial)  # published incomplete: resume it in place
+        try:
+            os.replace(out, partial)  # published incomplete: resume it in place
+        except FileNotFoundError:  # a concurrent shard moved it first
+            if not partial.exists():
+                raise
     if partial.exists():
         try:
             state = json.loads(state_file.read_text(encoding="utf-8"))

@@ -63,12 +63,11 @@ def reason(info: RasterInfo, exc: BaseException) -> str:
     deepest messages (e.g. "Read failed ... TIFFFillTile: Read error at row ..., got 0
     bytes").
     """
-    msgs = _messages(exc)
+    msgs = [m.replace(" See previous exception for details.", "") for m in _messages(exc)]
+    detail = msgs[0] if len(msgs) == 1 else f"{msgs[0]} ({msgs[-1]})"
     if info.remote:
-        return failure_reason(info.path, exc)
-    if len(msgs) == 1:
-        return msgs[0]
-    return f"{msgs[0]} ({msgs[-1]})"
+        return failure_reason(info.path, detail)
+    return detail
 
 
 def failure(region: str, name: str, info: RasterInfo, exc: BaseException) -> dict[str, Any]:

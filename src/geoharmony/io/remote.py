@@ -183,7 +183,7 @@ def describe_os_error(exc: BaseException) -> str:
     return str(inner) or type(inner).__name__
 
 
-def failure_reason(path: str | Path, error: BaseException, *, timeout: float = 10.0) -> str:
+def failure_reason(path: str | Path, error: BaseException | str, *, timeout: float = 10.0) -> str:
     """Why reading a remote raster failed, in words (asks the server again over HTTP).
 
     GDAL reports a failed ranged read as an opaque "Read failed" or "TIFFReadEncodedTile
@@ -191,7 +191,10 @@ def failure_reason(path: str | Path, error: BaseException, *, timeout: float = 1
     drops the connection. Non-HTTP paths return GDAL's message.
     """
     url = http_url(path)
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, str):
+        message = error
+    else:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
     if url is None:
         return message
     host = host_of(url)
