@@ -15,7 +15,7 @@ import geoharmony as gh
 from geoharmony.errors import ConfigError, InputError
 from geoharmony.planning.plan import compute_plan
 from infra.nginx import Nginx
-from remote.remote_scene import assert_same_dataset, make_cog_scene
+from remote.remote_scene import assert_same_dataset, make_cog_scene, store_files
 from scenes import LAT0, LON0
 
 
@@ -137,3 +137,67 @@ def test_stac_errors_are_clear(scene) -> None:
     bad.write_text(text + _stac_extra("opt", f"{scene.server.url}/missing.json", "B04"))
     with pytest.raises(InputError, match=r"missing.json: the STAC file .* HTTP 404"):
         compute_plan(gh.load_config(bad))
+
+
+def _split_cog(src: Path, left: Path, right: Path, at: int) -> None:
+    """Two COGs of one grid: columns ``[0, at)`` and ``[at, width)`` of ``src``."""
+    import rasterio
+    from rasterio.shutil import copy
+    from rasterio.windows import Window
+
+    with rasterio.open(src) as ds:
+        for dst, win in (
+            (left, Window(0, 0, at, ds.height)),
+            (right, Window(at, 0, ds.width - at, ds.height)),
+        ):
+            prof = {
+                **ds.profile,
+                "driver": "GTiff",
+                "width": int(win.width),
+                "height": int(win.height),
+                "transform": ds.window_transform(win),
+            }
+            tmp = dst.with_suffix(".tmp.tif")
+            with rasterio.open(tmp, "w", **prof) as out:
+                out.write(ds.read(window=win))
+            copy(tmp, dst, driver="COG", BLOCKSIZE=128, COMPRESS="DEFLATE", OVERVIEWS="NONE")
+            tmp.unlink()
+
+
+def test_region_over_two_items_reads_their_mosaic(scene) -> None:
+    import rasterio
+
+    _split_cog(scene.www / "dem.tif", scene.www / "dem_w.tif", scene.www / "dem_e.tif", 128)
+    boxes = []
+    for name in ("dem_w.tif", "dem_e.tif"):
+        with rasterio.open(scene.www / name) as ds:
+            from rasterio.warp import transform_bounds
+
+            boxes.append(transform_bounds(ds.crs, 4326, *ds.bounds))
+    items = [
+        _item(f"tile-{k}", box, {"dem": name})
+        for k, (box, name) in enumerate(zip(boxes, ("dem_w.tif", "dem_e.tif"), strict=True))
+    ]
+    (scene.www / "tiles.json").write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
+    local = gh.extract(gh.load_config(scene.local()), workers=1)
+    text = _without(scene.toml, "dem").replace('path = "opt.tif"', 'path = "www/opt.tif"')
+    cfg_path = scene.root / "mosaic.toml"
+    url = f"{scene.server.url}/tiles.json"
+    cfg_path.write_text(
+        text.replace('path = "out"', 'path = "out_m"') + _stac_extra("dem", url, "dem")
+    )
+    plan = compute_plan(gh.load_config(cfg_path))
+    mosaics = {rid: s["dem"].stac.item_id for rid, s in plan.sources.items()}
+    assert "tile-0+tile-1" in mosaics.values(), mosaics
+    out = gh.extract(gh.load_config(cfg_path), workers=2)
+    # same pixels; a region on one tile only has its windows counted on that tile's grid
+    assert store_files(local) == store_files(out)
+    ia, ib = gh.open_dataset(local).index, gh.open_dataset(out).index
+    for col in ("region", "center_x", "center_y", "split", "dem_valid_fraction"):
+        assert ia[col].equals(ib[col]), col
+    man = json.loads((out / "manifest.json").read_text())
+    rec = next(r for r in man["inputs"]["modalities"]["dem"].values() if "mosaic" in r["stac"])
+    assert [p["href"] for p in rec["stac"]["mosaic"]] == [
+        f"{scene.server.url}/dem_w.tif",
+        f"{scene.server.url}/dem_e.tif",
+    ]

@@ -47,6 +47,8 @@ class RasterInfo:
     def file_name(self) -> str:
         """The file's name (the last part of the URL for a remote raster)."""
         if isinstance(self.path, str):
+            if self.path.startswith("<"):
+                return "mosaic.vrt"
             return self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         return self.path.name
 

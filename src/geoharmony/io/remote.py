@@ -33,9 +33,9 @@ TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def is_remote(path: str | Path) -> bool:
-    """Whether ``path`` is a URL or a GDAL virtual path (not a local file)."""
+    """Whether ``path`` is a URL, a GDAL virtual path or a VRT's XML (not a local file)."""
     s = str(path)
-    if s.startswith("/vsi"):
+    if s.startswith(("/vsi", "<VRTDataset")):  # a GDAL path, or a mosaic's VRT XML
         return True
     scheme = s.split("://", 1)[0].lower() if "://" in s else ""
     return scheme in SCHEMES

@@ -2,10 +2,12 @@
 
 ``[modalities.NAME] stac = "items.json" | URL`` and ``asset = "B04"`` read a STAC
 Item, or an ItemCollection (a GeoJSON ``FeatureCollection`` of items), with
-``pystac``. Each region uses the item whose id is the region's id, else the one item
-whose ``bbox`` intersects the region; the asset's ``href`` (resolved against the STAC
-file's location when relative) is then opened like any other modality path, locally or
-over HTTP. The manifest records the item id and the href of every region.
+``pystac``. Each region uses the item whose id is the region's id, else the items whose
+``bbox`` intersects the region: one item is opened like any other modality path (its
+asset ``href``, resolved against the STAC file's location when relative), locally or over
+HTTP; several are read as one mosaic (:mod:`geoharmony.io.mosaic`: a GDAL VRT of their
+assets, which must share CRS, resolution, pixel alignment, bands and dtype). The
+manifest records the item ids and hrefs of every region.
 """
 
 from __future__ import annotations
@@ -30,9 +32,16 @@ class StacAsset:
     asset: str
     href: str
     bbox: tuple[float, float, float, float] | None
+    parts: tuple[StacAsset, ...] = ()  # the items of a mosaic (then item_id joins theirs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for the manifest)."""
+        if self.parts:
+            return {
+                "item": self.item_id,
+                "asset": self.asset,
+                "mosaic": [p.to_dict() for p in self.parts],
+            }
         return {"item": self.item_id, "asset": self.asset, "href": self.href}
 
 
@@ -113,43 +122,53 @@ def load_assets(source: str, asset: str, where: str) -> tuple[StacAsset, ...]:
     return tuple(out)
 
 
-def asset_for_region(
+def assets_for_region(
     assets: tuple[StacAsset, ...],
     region_id: str,
     lonlat_bounds: tuple[float, float, float, float],
     where: str,
-) -> StacAsset:
-    """The asset a region reads: the item named like the region, else the one it overlaps.
+) -> tuple[StacAsset, ...]:
+    """The assets a region reads: the item named like the region, else those it overlaps.
 
     Raises
     ------
     InputError
-        When no item, or more than one, overlaps the region.
+        When no item overlaps the region.
     """
     if len(assets) == 1:
-        return assets[0]
+        return assets
     for a in assets:
         if a.item_id == region_id:
-            return a
+            return (a,)
     w, s, e, n = lonlat_bounds
-    hits = [
+    hits = tuple(
         a
         for a in assets
         if a.bbox is None or (a.bbox[0] < e and a.bbox[2] > w and a.bbox[1] < n and a.bbox[3] > s)
-    ]
-    if len(hits) == 1:
-        return hits[0]
+    )
     if not hits:
         raise InputError(
             f"{where}: no STAC item covers region {region_id!r} (lon/lat bounds "
             f"{tuple(round(v, 5) for v in lonlat_bounds)}); add an item for it or name one "
             f"with the region's id"
         )
-    raise InputError(
-        f"{where}: region {region_id!r} overlaps {len(hits)} STAC items "
-        f"({', '.join(a.item_id for a in hits[:5])}); give each region one item, e.g. "
-        "an item whose id is the region id"
-    )
+    return hits
+
+
+def asset_for_region(
+    assets: tuple[StacAsset, ...],
+    region_id: str,
+    lonlat_bounds: tuple[float, float, float, float],
+    where: str,
+) -> StacAsset:
+    """The one asset of a region (see :func:`assets_for_region`); a mosaic is refused."""
+    hits = assets_for_region(assets, region_id, lonlat_bounds, where)
+    if len(hits) > 1:
+        raise InputError(
+            f"{where}: region {region_id!r} overlaps {len(hits)} STAC items "
+            f"({', '.join(a.item_id for a in hits[:5])}); a single asset was expected"
+        )
+    return hits[0]
 
 
 def check_keys(source: str | None, asset: str | None, path: str | None, where: str) -> None:

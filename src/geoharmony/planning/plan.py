@@ -11,6 +11,7 @@ and of resume). :mod:`.frame` shows a plan as a GeoDataFrame with footprints,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,9 +34,10 @@ from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.codec import same
+from geoharmony.io.mosaic import mosaic_vrt
 from geoharmony.io.raster_info import RasterInfo, read_info
-from geoharmony.io.remote import is_remote
-from geoharmony.io.stac import asset_for_region, load_assets
+from geoharmony.io.remote import RemoteStamp, is_remote
+from geoharmony.io.stac import StacAsset, assets_for_region, load_assets
 from geoharmony.planning.config import Config
 from geoharmony.planning.study_area import Region, load_regions
 
@@ -176,8 +178,12 @@ def _region_sources(cfg: Config, r: Region, cache: dict[str, RasterInfo]) -> dic
         if m.stac is not None:
             where = f"[modalities.{name}].stac"
             assets = load_assets(m.stac, m.asset or "", where)
-            stac = asset_for_region(assets, r.id, _lonlat_bounds(r), f"{m.stac}: {where}")
+            hits = assets_for_region(assets, r.id, _lonlat_bounds(r), f"{m.stac}: {where}")
             own = len(assets) > 1
+            if len(hits) > 1:
+                out[name] = _mosaic(hits, m, where, cache)
+                continue
+            stac = hits[0]
             p: Path | str = stac.href if is_remote(stac.href) else Path(stac.href)
         else:
             p = m.path_for(r.id)
@@ -192,6 +198,34 @@ def _region_sources(cfg: Config, r: Region, cache: dict[str, RasterInfo]) -> dic
                 raise
         out[name] = cache[key]
     return out
+
+
+def _mosaic(
+    hits: tuple[StacAsset, ...], m: Any, where: str, cache: dict[str, RasterInfo]
+) -> RasterInfo:
+    """One raster of several STAC items' assets (:mod:`geoharmony.io.mosaic`), cached."""
+    key = "mosaic|" + "|".join(h.href for h in hits) + f"|{m.bands}|{m.nodata}"
+    if key in cache:
+        return cache[key]
+    parts = []
+    for h in hits:
+        pk = f"{h.href}|None|{m.nodata}|all"
+        if pk not in cache:
+            src: Path | str = h.href if is_remote(h.href) else Path(h.href)
+            cache[pk] = read_info(src, bands=None, nodata=m.nodata, where=where, stac=h)
+        parts.append(cache[pk])
+    xml = mosaic_vrt(parts, [h.item_id for h in hits], where)
+    info = read_info(xml, bands=m.bands, nodata=m.nodata, where=where)
+    stamps = [
+        p.stamp.token() if p.stamp else f"{p.path}|{Path(p.path).stat().st_mtime_ns}" for p in parts
+    ]
+    sizes = [p.stamp.size if p.stamp else Path(p.path).stat().st_size for p in parts]
+    joined = StacAsset(
+        "+".join(h.item_id for h in hits), hits[0].asset, "", None, parts=tuple(hits)
+    )
+    stamp = RemoteStamp(sum(z or 0 for z in sizes), "|".join(stamps), None)
+    cache[key] = dataclasses.replace(info, stamp=stamp, stac=joined)
+    return cache[key]
 
 
 def _lonlat_bounds(region: Region) -> tuple[float, float, float, float]:
