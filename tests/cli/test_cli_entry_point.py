@@ -323,7 +323,11 @@ CRASH = textwrap.dedent(
         f.write(bytes(st.st_size))
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
     try:
-        gh.extract(cfg, plan=plan, workers=1, progress=False, overwrite="--overwrite" in sys.argv)
+        # fail_fast: the unreadable region stops the run (by default it would fail alone)
+        gh.extract(
+            cfg, plan=plan, workers=1, progress=False, fail_fast=True,
+            overwrite="--overwrite" in sys.argv,
+        )
     finally:
         os.replace(victim + ".away", victim)  # the original back: same bytes, same mtime
     """

@@ -174,7 +174,10 @@ def asset_for_region(
 def check_keys(source: str | None, asset: str | None, path: str | None, where: str) -> None:
     """Config rule: exactly one of ``path`` and ``stac``; ``asset`` only with ``stac``."""
     if source is None and path is None:
-        raise ConfigError(f"{where}: needs `path` (a raster) or `stac` (+ `asset`); add one")
+        raise ConfigError(
+            f"{where}.path is required but missing (or `stac` and `asset` to read a STAC "
+            "item's asset); add one"
+        )
     if source is not None and path is not None:
         raise ConfigError(f"{where}: give either `path` or `stac`, not both")
     if source is not None and not asset:
