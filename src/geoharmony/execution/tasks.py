@@ -1,7 +1,7 @@
 """Tasks: the unit of execution (and of resume) and what one task does.
 
 A task is a contiguous, shard-aligned range of store positions. ``run_task`` reads its
-windows (each raster opened once per worker process, through a per-process cache),
+windows (through the process's thread-safe, bounded raster pool: io/pool.py),
 warps or burns what the mode and labels ask for, writes the arrays through the
 configured writer and leaves a small record (valid fractions, band moments) that makes
 the task count as done for a resumed run.
@@ -24,8 +24,8 @@ from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid
 from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.manifest import write_json_atomic
+from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
-from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import OutputSpec, Plan
@@ -53,24 +53,13 @@ class Task:
     format: str
 
 
-# -- per-process caches (each worker opens every raster once) ------------------------------
-_READERS: dict[str, RasterReader] = {}
+# -- per-process caches: rasters through the thread-safe bounded pool ----------------------
 _VECTORS: dict[tuple[str, str], Any] = {}
 
 
-def _reader(info: RasterInfo) -> RasterReader:
-    key = f"{info.path}|{info.bands}|{info.nodata}"
-    r = _READERS.get(key)
-    if r is None:
-        r = _READERS[key] = RasterReader(info)
-    return r
-
-
 def close_readers() -> None:
-    """Close every cached reader of this process."""
-    for r in _READERS.values():
-        r.close()
-    _READERS.clear()
+    """Close every idle raster handle and drop the vector cache of this process."""
+    POOL.close()
     _VECTORS.clear()
 
 
@@ -118,7 +107,7 @@ def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.
 
     if decode_threads == "ALL_CPUS" and len(jobs) > 1 and task.mode != "resample":
         # The only worker: modalities are read concurrently too (GDAL and numpy copies
-        # release the GIL; each raster's reader is used by one thread at a time).
+        # release the GIL; the pool lends each thread its own handle).
         with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as ex:
             list(ex.map(fill, jobs))
     else:
@@ -198,23 +187,24 @@ def _fill_modality(
     arrays: dict[str, np.ndarray],
 ) -> None:
     spec = task.outputs[name]
-    reader = _reader(info)
     data, mask = arrays[name], arrays[f"{name}_mask"]
     c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
     if task.mode != "resample":
         # Windows of one size, read straight into the task's arrays (a region's rows
         # are contiguous in a task, so this is a view).
-        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-            sl = slice(int(pos[0]), int(pos[-1]) + 1)
-            reader.read_into(c0, r0, data[sl], mask[sl])
-        else:
-            d, m = data[pos], mask[pos]
-            reader.read_into(c0, r0, d, m)
-            data[pos], mask[pos] = d, m
+        with POOL.lease(info) as reader:  # this thread's own handle
+            if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+                sl = slice(int(pos[0]), int(pos[-1]) + 1)
+                reader.read_into(c0, r0, data[sl], mask[sl])
+            else:
+                d, m = data[pos], mask[pos]
+                reader.read_into(c0, r0, d, m)
+                data[pos], mask[pos] = d, m
         return
-    blocks = reader.read_group(
-        c0, r0, sub[f"{name}_width"].to_numpy(), sub[f"{name}_height"].to_numpy()
-    )
+    with POOL.lease(info) as reader:
+        blocks = reader.read_group(
+            c0, r0, sub[f"{name}_width"].to_numpy(), sub[f"{name}_height"].to_numpy()
+        )
     ref = infos[task.reference].grid
     ii, jj = sub["lattice_i"].to_numpy(), sub["lattice_j"].to_numpy()
     for k, b, i, j in zip(pos, blocks, ii, jj, strict=True):
@@ -268,10 +258,10 @@ def _fill_label(
             v = np.pad(dvalid[k], 1, mode="constant", constant_values=False)
             data[k, 0], mask[k] = labels.d8_flow_direction(z, v, grid.resolution_m)
         return
-    reader = _reader(dem_info)
-    blocks = reader.read_group(
-        c0 - 1, r0 - 1, np.full(len(c0), spec.width + 2), np.full(len(c0), spec.height + 2)
-    )
+    with POOL.lease(dem_info) as reader:
+        blocks = reader.read_group(
+            c0 - 1, r0 - 1, np.full(len(c0), spec.width + 2), np.full(len(c0), spec.height + 2)
+        )
     res = dem_info.grid.resolution_m
     for k, b in zip(pos, blocks, strict=True):
         data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
@@ -285,12 +275,15 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
         if t in done:
             continue
         start, stop = plan.task_range(t)
+        rows = plan.table.iloc[start:stop]
+        # only this task's regions' sources travel with it (not the whole plan's)
+        sources = {str(r): plan.sources[str(r)] for r in pd.unique(rows["region"])}
         out.append(
             Task(
                 index=t,
                 start=start,
-                rows=plan.table.iloc[start:stop],
-                sources=plan.sources,
+                rows=rows,
+                sources=sources,
                 outputs=plan.outputs,
                 labels=cfg.labels,
                 mode=plan.mode,
