@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -40,6 +41,11 @@ def centers(config: Path, out: Path | None) -> None:
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing dataset of another configuration."
 )
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar (default: on a terminal; else a log line every 30 s).",
+)
 @click.pass_obj
 @handle_errors
 def extract(
@@ -49,6 +55,7 @@ def extract(
     workers: int | None,
     scheduler: str | None,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Extract the patch dataset (resumes an interrupted run)."""
     import geoharmony as gh
@@ -60,7 +67,7 @@ def extract(
         workers=workers,
         scheduler=scheduler,
         overwrite=overwrite,
-        progress=obj.progress,
+        progress=obj.progress if progress is None else progress,
     )
     click.echo(f"dataset: {path}")
 
@@ -99,14 +106,19 @@ def demo(obj: Context, out: Path, workers: int | None) -> None:
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @handle_errors
 def validate(dataset: Path) -> None:
-    """Re-read everything and check integrity against the manifest (exit 2 if invalid)."""
-    from geoharmony.qa.validate import validate_or_raise
+    """Re-read everything, check every checksum, the index and the plan (exit 1 if invalid)."""
+    from geoharmony.qa.validate import validate as check
 
-    rep = validate_or_raise(dataset)
+    rep = check(dataset)
     for line in rep.checked:
         click.echo(f"ok    {line}")
     for line in rep.notes:
         click.echo(f"note  {line}")
+    for line in rep.problems:
+        click.echo(f"error {line}", err=True)
+    if not rep.ok:
+        click.echo(f"invalid: {dataset}: {len(rep.problems)} problem(s)", err=True)
+        sys.exit(1)
     click.echo(f"valid: {dataset}")
 
 

@@ -20,19 +20,18 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
+from geoharmony.execution import faults
+from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid
+from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
-from geoharmony.io.manifest import write_json_atomic
 from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.writers import ArraySpec, Georef, get_writer
-
-#: Folder (inside the partial output) of the finished tasks' records.
-TASKS = "_tasks"
 
 
 @dataclass(frozen=True)
@@ -131,6 +130,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     else:
         writer.write(task.start, arrays)
     writer.close()
+    faults.point("task-written")
     valid = {}
     for o in task.outputs:
         mask = arrays[f"{o}_mask"].reshape(n, -1)
@@ -142,6 +142,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "n": n,
         "valid_fraction": valid,
         "stats": band_moments(task, arrays),
+        "checksums": dict(writer.checksums),
     }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
     return record

@@ -64,6 +64,10 @@ def read_info(
     """
     if not path.exists():
         raise InputError(f"{path}: raster not found ({where}); check the path")
+    if path.is_dir() and path.suffix.lower() not in (".zarr", ".gdb"):
+        raise InputError(f"{path}: is a folder, not a raster file ({where}); check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the raster file is empty (0 bytes) ({where})")
     try:
         with rasterio.open(path) as ds:
             if ds.crs is None:
@@ -93,6 +97,8 @@ def read_info(
                 f.name == "nodata" for f in flags
             )
             dtype = np.dtype(dtypes.pop()).name
+            if nodata is not None:
+                _check_nodata(path, where, float(nodata), np.dtype(dtype))
             return RasterInfo(
                 path=path,
                 grid=grid,
@@ -104,4 +110,34 @@ def read_info(
                 has_internal_mask=internal,
             )
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{path}: cannot open the raster ({where}): {exc}") from None
+        raise InputError(f"{path}: cannot open the raster ({where}): {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_nodata(path: Path, where: str, nodata: float, dtype: np.dtype) -> None:
+    """A ``nodata`` override must be a value of the raster's dtype (or NaN for floats)."""
+    key = where.replace(".path", ".nodata")
+    if dtype.kind == "f":
+        if not math.isnan(nodata) and math.isfinite(nodata):
+            fi = np.finfo(dtype)
+            if not float(fi.min) <= nodata <= float(fi.max):
+                raise InputError(
+                    f"{path}: {key} = {nodata!r} is outside the range of the raster's "
+                    f"dtype {dtype.name}"
+                )
+        return
+    if math.isnan(nodata) or not math.isfinite(nodata) or nodata != int(nodata):
+        raise InputError(
+            f"{path}: {key} = {nodata!r} is not a value of the raster's integer dtype "
+            f"{dtype.name}; use a whole number in its range"
+        )
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None
+    if info is not None and not info.min <= int(nodata) <= info.max:
+        raise InputError(
+            f"{path}: {key} = {nodata!r} is outside the range of the raster's dtype "
+            f"{dtype.name} ({info.min}..{info.max})"
+        )

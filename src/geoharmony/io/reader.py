@@ -24,7 +24,14 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window as RioWindow
 
+from geoharmony.errors import InputError
 from geoharmony.io.raster_info import RasterInfo
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
 
 IntArray = np.ndarray
 
@@ -139,7 +146,10 @@ class RasterReader:
 
     def __init__(self, info: RasterInfo) -> None:
         self.info = info
-        self.ds = rasterio.open(info.path)
+        try:
+            self.ds = rasterio.open(info.path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"{info.path}: cannot open the raster: {_first_line(exc)}") from None
         self.bands = list(info.bands)
         self.dtype = np.dtype(info.dtype)
         self.fill = np.array(info.fill_value).astype(self.dtype)
@@ -280,8 +290,15 @@ class RasterReader:
             if len(hits) == 0:  # pragma: no cover - every rectangle is needed by a window
                 continue
             win = RioWindow(x0, y0, rect.width, rect.height)
-            arr = self.ds.read(self.bands, window=win)
-            ok = self._valid(arr, win)
+            try:
+                arr = self.ds.read(self.bands, window=win)
+                ok = self._valid(arr, win)
+            except rasterio.errors.RasterioIOError as exc:
+                raise InputError(
+                    f"{self.info.path}: cannot read pixels {rect.width}x{rect.height} at "
+                    f"column {x0}, row {y0}: the file is truncated or corrupt, or a source "
+                    f"it refers to is missing ({_first_line(exc)})"
+                ) from None
             for k in hits.tolist():
                 sx0, sy0 = int(ix0[k]) - x0, int(iy0[k]) - y0
                 sx1, sy1 = int(ix1[k]) - x0, int(iy1[k]) - y0

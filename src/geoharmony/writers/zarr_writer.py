@@ -23,6 +23,7 @@ level 5 (ratio 1.60 at ~1.3 GB/s, decoding ~2.6 GB/s).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from numcodecs.checksum32 import CRC32C
 from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec, Crc32cCodec, ShardingCodec
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
+from geoharmony.io.atomic import write_bytes_atomic
 from geoharmony.writers.base import ArraySpec, PatchStore, PatchWriter
 
 #: ``[output].compression`` -> (Blosc compressor, level), all with bit-shuffle.
@@ -158,16 +160,8 @@ def encode_shard(layout: _ShardLayout, data: np.ndarray) -> bytes:
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write a file under a temporary name, then rename it (never a half shard)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        f = open(tmp, "wb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:  # "/"-separated chunk keys: create the folders once
-        path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(tmp, "wb")  # noqa: SIM115
-    with f:
-        f.write(payload)
-    os.replace(tmp, path)
+    """Write a shard atomically (never a half shard); "/"-separated keys make folders."""
+    write_bytes_atomic(path, payload, mkdir=not path.parent.is_dir())
 
 
 class ZarrWriter(PatchWriter):
@@ -239,7 +233,11 @@ class ZarrWriter(PatchWriter):
             for a in range(0, len(data), s):
                 part = data[a : a + s]
                 if len(part) == s or start + a + len(part) == lay.n_patches:
-                    _write_atomic(lay.shard_path((start + a) // s), encode_shard(lay, part))
+                    path = lay.shard_path((start + a) // s)
+                    payload = encode_shard(lay, part)
+                    _write_atomic(path, payload)
+                    rel = path.relative_to(self.root).as_posix()
+                    self.checksums[rel] = hashlib.sha256(payload).hexdigest()
                 else:  # a partial shard inside the array: let zarr merge it
                     self._array(name)[start + a : start + a + len(part)] = part
 
