@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the catalogue asserts whole messages, one per line
 """The bad-input catalogue: each case through the installed CLI's ``extract``.
 
 Every case must end with exit 2 and exactly one line on stderr, the exact message asserted

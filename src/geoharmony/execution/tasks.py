@@ -10,9 +10,10 @@ the task count as done for a resumed run.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from affine import Affine
 from geoharmony.execution import faults
 from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
-from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.pool import POOL
@@ -50,10 +51,16 @@ class Task:
     stride: int
     root: str
     format: str
+    #: region -> vector label -> where its features are read from (grid CRS, buffered)
+    label_extents: Mapping[str, Mapping[str, tuple[float, float, float, float]]] = field(
+        default_factory=dict
+    )
 
 
 # -- per-process caches: rasters through the thread-safe bounded pool ----------------------
-_VECTORS: dict[tuple[str, str], Any] = {}
+#: Vector label layers read per region (bbox-filtered), least recently used out.
+_VECTORS: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+VECTOR_CACHE_SIZE = 16
 
 
 def close_readers() -> None:
@@ -236,12 +243,20 @@ def _fill_label(
     base = spec.grid_of
     grid, c0, r0 = _output_windows(task, sub, infos, spec)
     if lab.kind == "vector":
-        key = (name, str(infos[base].path))
+        rid = str(sub["region"].iloc[0])
+        key = (name, str(infos[base].path), rid)
         layers = _VECTORS.get(key)
         if layers is None:
-            layers = _VECTORS[key] = labels.load_vector_layers(
-                lab.sources, grid, where=f"[labels.{name}]"
+            layers = labels.load_vector_layers(
+                lab.sources,
+                grid,
+                where=f"[labels.{name}]",
+                bbox=task.label_extents.get(rid, {}).get(name),
             )
+            _VECTORS[key] = layers
+            while len(_VECTORS) > VECTOR_CACHE_SIZE:
+                _VECTORS.popitem(last=False)
+        _VECTORS.move_to_end(key)
         for k, c, r in zip(pos, c0, r0, strict=True):
             data[k, 0] = labels.burn(
                 layers, grid, int(c), int(r), spec.width, spec.height, all_touched=lab.all_touched
@@ -268,9 +283,54 @@ def _fill_label(
         data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
 
 
+def _label_extents(plan: Plan) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """Per region and vector label: the bbox of all its windows, grown by the buffer."""
+    cfg = plan.config
+    vec = {n: lab for n, lab in cfg.labels.items() if lab.kind == "vector"}
+    if not vec or not len(plan.table):
+        return {}
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
+    probe = Task(
+        0,
+        0,
+        plan.table.iloc[:0],
+        {},
+        plan.outputs,
+        cfg.labels,
+        plan.mode,
+        plan.reference,
+        cfg.grid.patch_size,
+        cfg.grid.stride,
+        "",
+        cfg.output.format,
+    )
+    for rid, sub in plan.table.groupby("region", sort=False):
+        infos = plan.sources[str(rid)]
+        for name, lab in vec.items():
+            spec = plan.outputs[name]
+            grid, c0, r0 = _output_windows(probe, sub, infos, spec)
+            cols = np.array([c0.min(), c0.max() + spec.width], dtype=float)
+            rows = np.array([r0.min(), r0.max() + spec.height], dtype=float)
+            xs, ys = grid.to_xy(np.repeat(cols, 2), np.tile(rows, 2))
+            buf = max((s.buffer_m for s in lab.sources), default=0.0)
+            px = max(abs(grid.transform.a), abs(grid.transform.e))
+            if grid.is_geographic:  # metres to degrees, generously (any latitude to 87)
+                margin = buf / 111_320 / 0.05 + 2 * px
+            else:
+                margin = buf / _unit_factor(grid.crs) + 2 * px
+            out.setdefault(str(rid), {})[name] = (
+                float(xs.min() - margin),
+                float(ys.min() - margin),
+                float(xs.max() + margin),
+                float(ys.max() + margin),
+            )
+    return out
+
+
 def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
     """The plan's tasks not in ``done``, writing into ``root``."""
     cfg = plan.config
+    extents = _label_extents(plan)
     out = []
     for t in range(plan.n_tasks):
         if t in done:
@@ -293,6 +353,7 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
                 stride=cfg.grid.stride,
                 root=str(root),
                 format=cfg.output.format,
+                label_extents={r: extents[r] for r in sources if r in extents},
             )
         )
     return out

@@ -34,6 +34,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 IntArray = np.ndarray
+#: Width of the column ranges reads of striped rasters are planned in.
+STRIP_COLUMNS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,10 @@ class RasterReader:
         self.fill = np.array(info.fill_value).astype(self.dtype)
         bh, bw = self.ds.block_shapes[self.bands[0] - 1]
         self.block_height, self.block_width = int(bh), int(bw)
+        if self.block_width >= self.ds.width > STRIP_COLUMNS:
+            # A striped (non-tiled) raster: plan reads in column ranges, so a task reads
+            # only the columns its windows need, not whole strips of the full width.
+            self.block_width = STRIP_COLUMNS
         nod = info.nodata
         self._nodata = None if nod is None or np.isnan(nod) else np.array(nod).astype(self.dtype)
         self._check_nan = self.dtype.kind == "f"
