@@ -40,7 +40,9 @@ from geoharmony.io.atomic import atomic_path, write_json_atomic
 from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
 from geoharmony.io.manifest import INDEX, MANIFEST, now, versions
 from geoharmony.planning.config import Config
-from geoharmony.planning.plan import Plan, compute_plan, plan_frame
+from geoharmony.planning.frame import plan_frame
+from geoharmony.planning.persist import PLAN, save_plan
+from geoharmony.planning.plan import Plan, compute_plan
 from geoharmony.writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -299,6 +301,7 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
     with atomic_path(root / INDEX) as tmp:
         gdf.to_parquet(tmp, index=False, geometry_encoding="WKB", write_covering_bbox=False)
         faults.point("index-written")
+    save_plan(plan, root)
     cfg = plan.config
     writer = get_writer(cfg.output.format)
     known: dict[str, str] = {}
@@ -314,6 +317,7 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
         "config": cfg.to_dict(),
         "inputs": inputs,
         "versions": versions(),
+        "plan_file": PLAN,
         "plan": {
             "reference": plan.reference,
             "mode": plan.mode,
@@ -347,6 +351,7 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
         "checksums": {
             **store_checksums(root, writer.store_name, known),
             INDEX: sha256_file(root / INDEX),
+            PLAN: sha256_file(root / PLAN),
         },
         "completed": {"tasks": plan.n_tasks, "finished": now()},
     }

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from affine import Affine
 
 from geoharmony.execution import faults
 from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid, _unit_factor
+from geoharmony.geometry.window import Windows, subgrid
 from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.pool import POOL
@@ -32,6 +32,7 @@ from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import OutputSpec, Plan
+from geoharmony.planning.windows import output_windows, source_windows
 from geoharmony.writers import ArraySpec, Georef, get_writer
 
 
@@ -78,10 +79,6 @@ def array_specs(outputs: Mapping[str, OutputSpec]) -> dict[str, ArraySpec]:
     return specs
 
 
-def _dst_grid(ref: Grid, stride: int, i: int, j: int, p: int) -> Grid:
-    return Grid(ref.crs, ref.transform @ Affine.translation(j * stride, i * stride), p, p)
-
-
 def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.ndarray]:
     """Read (and warp/burn) one task's patches into memory, without writing them.
 
@@ -113,7 +110,7 @@ def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.
 
     if decode_threads == "ALL_CPUS" and len(jobs) > 1 and task.mode != "resample":
         # The only worker: modalities are read concurrently too (GDAL and numpy copies
-        # release the GIL; the pool lends each thread its own handle).
+        # release the GIL; each raster's reader is used by one thread at a time).
         with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as ex:
             list(ex.map(fill, jobs))
     else:
@@ -157,32 +154,26 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
 
 def _output_windows(
     task: Task, sub: pd.DataFrame, infos: Mapping[str, RasterInfo], spec: OutputSpec
-) -> tuple[Grid, np.ndarray, np.ndarray]:
-    """The grid an output lies on and each patch's window origin ``(col, row)`` on it."""
-    if task.mode == "resample":  # every output lies on the reference patch grid
-        ref = infos[task.reference].grid
-        return (
-            ref,
-            sub["lattice_j"].to_numpy() * task.stride,
-            sub["lattice_i"].to_numpy() * task.stride,
-        )
-    g = spec.grid_of
-    return infos[g].grid, sub[f"{g}_col_off"].to_numpy(), sub[f"{g}_row_off"].to_numpy()
+) -> tuple[Grid, Windows]:
+    """The grid an output lies on and each patch's window on it (the plan's one answer)."""
+    return output_windows(
+        spec, infos, sub, mode=task.mode, reference=task.reference, stride=task.stride
+    )
 
 
 def _georef(task: Task) -> dict[str, list[Georef]]:
     """Each output's per-patch CRS and window transform (for writers with ``needs_georef``)."""
-    refs: dict[str, dict[int, Georef]] = {name: {} for name in task.outputs}
+    refs: dict[str, list[Georef | None]] = {name: [None] * len(task.rows) for name in task.outputs}
     regions = task.rows["region"].to_numpy()
     for rid, sub in task.rows.groupby("region", sort=False):
         infos = task.sources[str(rid)]
         pos = np.flatnonzero(regions == rid).tolist()
         for name, spec in task.outputs.items():
-            grid, c0, r0 = _output_windows(task, sub, infos, spec)
+            grid, ws = _output_windows(task, sub, infos, spec)
             crs = grid.crs.to_wkt()
-            for k, c, r in zip(pos, c0.tolist(), r0.tolist(), strict=True):
-                refs[name][k] = Georef(crs, grid.transform @ Affine.translation(c, r))
-    return {name: [by_pos[k] for k in range(len(task.rows))] for name, by_pos in refs.items()}
+            for k, w in zip(pos, ws, strict=True):
+                refs[name][k] = Georef(crs, subgrid(grid, w).transform)
+    return refs  # type: ignore[return-value]
 
 
 def _fill_modality(
@@ -196,7 +187,8 @@ def _fill_modality(
 ) -> None:
     spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
-    c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
+    src = source_windows(sub, name)
+    c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
         # Windows of one size, read straight into the task's arrays (a region's rows
         # are contiguous in a task, so this is a view).
@@ -210,13 +202,10 @@ def _fill_modality(
                 data[pos], mask[pos] = d, m
         return
     with POOL.lease(info) as reader:
-        blocks = reader.read_group(
-            c0, r0, sub[f"{name}_width"].to_numpy(), sub[f"{name}_height"].to_numpy()
-        )
-    ref = infos[task.reference].grid
-    ii, jj = sub["lattice_i"].to_numpy(), sub["lattice_j"].to_numpy()
-    for k, b, i, j in zip(pos, blocks, ii, jj, strict=True):
-        dst = _dst_grid(ref, task.stride, int(i), int(j), task.patch_size)
+        blocks = reader.read_windows(src)
+    ref, dst_windows = _output_windows(task, sub, infos, spec)
+    for k, b, w in zip(pos, blocks, dst_windows, strict=True):
+        dst = subgrid(ref, w)
         data[k], mask[k] = warp_block(
             b,
             info.grid,
@@ -241,7 +230,7 @@ def _fill_label(
     spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
     base = spec.grid_of
-    grid, c0, r0 = _output_windows(task, sub, infos, spec)
+    grid, ws = _output_windows(task, sub, infos, spec)
     if lab.kind == "vector":
         rid = str(sub["region"].iloc[0])
         key = (name, str(infos[base].path), rid)
@@ -257,10 +246,8 @@ def _fill_label(
             while len(_VECTORS) > VECTOR_CACHE_SIZE:
                 _VECTORS.popitem(last=False)
         _VECTORS.move_to_end(key)
-        for k, c, r in zip(pos, c0, r0, strict=True):
-            data[k, 0] = labels.burn(
-                layers, grid, int(c), int(r), spec.width, spec.height, all_touched=lab.all_touched
-            )
+        for k, w in zip(pos, ws, strict=True):
+            data[k, 0] = labels.burn(layers, subgrid(grid, w), all_touched=lab.all_touched)
             mask[k] = True
         return
     # D8 from the DEM on the DEM's own windows (or the reference grid in resample mode)
@@ -275,9 +262,7 @@ def _fill_label(
             data[k, 0], mask[k] = labels.d8_flow_direction(z, v, grid.resolution_m)
         return
     with POOL.lease(dem_info) as reader:
-        blocks = reader.read_group(
-            c0 - 1, r0 - 1, np.full(len(c0), spec.width + 2), np.full(len(c0), spec.height + 2)
-        )
+        blocks = reader.read_windows(ws.grown(1))  # a one-pixel halo for the D8 neighbours
     res = dem_info.grid.resolution_m
     for k, b in zip(pos, blocks, strict=True):
         data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
@@ -308,7 +293,8 @@ def _label_extents(plan: Plan) -> dict[str, dict[str, tuple[float, float, float,
         infos = plan.sources[str(rid)]
         for name, lab in vec.items():
             spec = plan.outputs[name]
-            grid, c0, r0 = _output_windows(probe, sub, infos, spec)
+            grid, ws = _output_windows(probe, sub, infos, spec)
+            c0, r0 = ws.col_off, ws.row_off
             cols = np.array([c0.min(), c0.max() + spec.width], dtype=float)
             rows = np.array([r0.min(), r0.max() + spec.height], dtype=float)
             xs, ys = grid.to_xy(np.repeat(cols, 2), np.tile(rows, 2))

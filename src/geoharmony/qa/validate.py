@@ -1,15 +1,13 @@
-"""``geoharmony validate``: re-read a dataset and check it against what was recorded.
+"""``geoharmony validate``: re-read a dataset and check it against its plan and manifest.
 
-Checks, each problem reported with the file, the array and the patch range it affects:
-
-* every store file's sha256 against the one recorded at write time (``manifest.json``
-  ``checksums``: shards hashed by the task that wrote them), missing, truncated, swapped
-  or unexpected files included; ``index.parquet`` likewise;
-* every patch of every array re-read and decoded (shape and dtype as the manifest says);
-* the index against the store (rows, ``patch_index``, unique ids, masks vs valid
-  fractions) and against the plan recomputed from the configuration (ids, coordinates,
-  windows, splits), when the configuration file and inputs are still there;
-* input files' checksums (a changed input is a note: the dataset itself is intact).
+Integrity is checked here, where bytes are read: every file against the sha256 recorded
+when it was written (shards hashed by the task that wrote them; missing, truncated,
+swapped and unexpected files), every patch of every array re-read and decoded, every
+mask against the index's valid fractions, the index's ids, coordinates, windows and splits
+against the persisted plan (each problem names the file, array and patch range), and the
+input checksums; everything else is :func:`geoharmony.qa.checks.review`. Problems are
+:class:`~geoharmony.qa.checks.Finding` values of severity ``error``; ``validate`` exits 1
+when there is one.
 """
 
 from __future__ import annotations
@@ -21,27 +19,35 @@ from typing import Any
 
 import numpy as np
 
-from geoharmony.errors import DatasetError, GeoharmonyError
+from geoharmony.errors import DatasetError
 from geoharmony.execution.checksums import store_files
-from geoharmony.io.hashes import CachedHasher, sha256_file
+from geoharmony.io.hashes import sha256_file
 from geoharmony.io.manifest import INDEX
+from geoharmony.planning.persist import PLAN
+from geoharmony.qa.checks import Finding, ordered, review
 from geoharmony.reading.dataset import Dataset, open_dataset
-
-#: Index columns compared with the recomputed plan (plus every ``<modality>_*_off``).
-PLAN_COLUMNS = ("patch_id", "region", "lattice_i", "lattice_j", "lon", "lat", "split")
 
 
 @dataclass
 class Report:
-    """Findings of :func:`validate`: ``problems`` make a dataset invalid, ``notes`` don't."""
+    """What :func:`validate` found: ``checked`` lines and :class:`Finding` values."""
 
     checked: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Messages of the ``error`` findings (they make a dataset invalid)."""
+        return [f.message for f in self.findings if f.severity == "error"]
+
+    @property
+    def notes(self) -> list[str]:
+        """Messages of the other findings."""
+        return [f.message for f in self.findings if f.severity != "error"]
 
     @property
     def ok(self) -> bool:
-        """True when no problem was found."""
+        """True when no ``error`` was found."""
         return not self.problems
 
 
@@ -73,144 +79,154 @@ def _file_scope(rel: str, m: dict[str, Any], n: int) -> str:
     return what if array else "store metadata"
 
 
-def _check_files(ds: Dataset, rep: Report) -> None:
+def file_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
+    """Every file against the sha256 recorded when it was written (missing, extra too)."""
     m, n = ds.manifest, len(ds)
     recorded: dict[str, str] | None = m.get("checksums")
     if recorded is None:
-        rep.notes.append("manifest records no file checksums (written by an older version)")
-        return
-    store_name = m["store"]["path"]
-    present = set(store_files(ds.root, store_name))
+        note = "the manifest records no file checksums (written by an older geoharmony)"
+        return [], [Finding("note", "no-checksums", note)]
+    out: list[Finding] = []
+    labels = {INDEX: "the patch index", PLAN: "the plan"}
     for rel, digest in sorted(recorded.items()):
         path = ds.root / rel
-        scope = _file_scope(rel, m, n) if rel != INDEX else "the patch index"
+        scope = labels.get(rel) or _file_scope(rel, m, n)
         if not path.is_file():
-            rep.problems.append(f"{path}: file missing ({scope})")
+            out.append(Finding("error", "file-missing", f"{path}: file missing ({scope})"))
         elif sha256_file(path) != digest:
-            rep.problems.append(
-                f"{path}: sha256 differs from the one recorded at write time ({scope})"
+            out.append(
+                Finding(
+                    "error",
+                    "file-checksum",
+                    f"{path}: sha256 differs from the one recorded at write time ({scope})",
+                )
             )
-    for rel in sorted(present - set(recorded)):
-        rep.problems.append(
-            f"{ds.root / rel}: unexpected file in the store ({_file_scope(rel, m, n)})"
+    for rel in sorted(set(store_files(ds.root, m["store"]["path"])) - set(recorded)):
+        out.append(
+            Finding(
+                "error",
+                "file-unexpected",
+                f"{ds.root / rel}: unexpected file in the store ({_file_scope(rel, m, n)})",
+            )
         )
-    rep.checked.append(f"files: {len(recorded)} checksums verified")
+    return [f"files: {len(recorded)} checksums verified"], out
 
 
-def _check_arrays(ds: Dataset, rep: Report, batch: int) -> dict[str, np.ndarray]:
-    """Re-read every patch of every array; return each output's mask valid fractions."""
-    m, n, store = ds.manifest, len(ds), ds.store
-    fractions: dict[str, np.ndarray] = {}
-    for name, o in m["outputs"].items():
+def store_findings(ds: Dataset, *, batch: int = 64) -> tuple[list[str], list[Finding]]:
+    """Every patch of every array re-read and decoded; every mask matches the index."""
+    checked: list[str] = []
+    out: list[Finding] = []
+    n, idx, store = len(ds), ds.index, ds.store
+    where = store.path
+    for name, o in ds.plan.outputs.items():
+        vf = np.full(n, np.nan)
         for arr_name, shape, dtype in (
-            (name, tuple(o["shape"]), o["dtype"]),
-            (f"{name}_mask", tuple(o["shape"][1:]), "bool"),
+            (name, (o.bands, o.height, o.width), o.dtype),
+            (f"{name}_mask", (o.height, o.width), "bool"),
         ):
             if arr_name not in store.names:
-                rep.problems.append(f"{store.path}: the store lacks array {arr_name!r}")
+                out.append(
+                    Finding(
+                        "error", "store-missing", f"{where}: the store lacks array {arr_name!r}"
+                    )
+                )
                 continue
-            vf = np.full(n, np.nan)
-            bad: list[np.ndarray] = []
+            bad: list[int] = []
             for s in range(0, n, batch):
                 e = min(s + batch, n)
                 try:
                     a = store.read(arr_name, slice(s, e))
-                except Exception as exc:  # any decode failure is a finding, not a crash
-                    # narrow it down patch by patch
+                except Exception:  # a decode failure is a finding: narrow it to patches
                     for i in range(s, e):
                         try:
                             store.read(arr_name, i)
                         except Exception:
-                            bad.append(np.array([i]))
-                    if not bad:
-                        rep.problems.append(
-                            f"{store.path}: array {arr_name}, patches {s}-{e - 1} cannot be "
-                            f"read ({type(exc).__name__}: {exc})"
-                        )
+                            bad.append(i)
                     continue
                 if a.shape[1:] != shape or str(a.dtype) != dtype:
-                    rep.problems.append(
-                        f"{store.path}: array {arr_name}, patches {s}-{e - 1}: shape/dtype "
-                        f"{a.shape[1:]}/{a.dtype}, the manifest says {shape}/{dtype}"
+                    out.append(
+                        Finding(
+                            "error",
+                            "store-shape",
+                            f"{where}: array {arr_name}, patches {s}-{e - 1}: shape/dtype "
+                            f"{a.shape[1:]}/{a.dtype}, the plan says {shape}/{dtype}",
+                        )
                     )
-                    continue
+                    break
                 if arr_name.endswith("_mask"):
                     vf[s:e] = a.reshape(len(a), -1).mean(axis=1)
             if bad:
-                rep.problems.append(
-                    f"{store.path}: array {arr_name}, patches {_ranges(np.concatenate(bad))} "
-                    "cannot be read (corrupt or missing data)"
+                out.append(
+                    Finding(
+                        "error",
+                        "store-unreadable",
+                        f"{where}: array {arr_name}, patches {_ranges(np.array(bad))} cannot be "
+                        "read (corrupt or missing data)",
+                        {"array": arr_name, "patches": bad[:100]},
+                    )
                 )
-            if arr_name.endswith("_mask"):
-                fractions[name] = vf
-        rep.checked.append(f"{name}: {n} patches re-read")
-    return fractions
-
-
-def _check_index(ds: Dataset, rep: Report, fractions: dict[str, np.ndarray]) -> Any:
-    n = len(ds)
-    try:
-        idx = ds.index
-    except Exception as exc:
-        rep.problems.append(f"{ds.root / INDEX}: cannot be read ({type(exc).__name__}: {exc})")
-        return None
-    if len(idx) != n:
-        rep.problems.append(f"{ds.root / INDEX}: {len(idx)} rows, the manifest says {n} patches")
-        return None
-    if "patch_index" in idx and not np.array_equal(idx["patch_index"].to_numpy(), np.arange(n)):
-        wrong = np.flatnonzero(idx["patch_index"].to_numpy() != np.arange(n))
-        rep.problems.append(
-            f"{ds.root / INDEX}: column patch_index is not the row number at patches "
-            f"{_ranges(wrong)}"
-        )
-    if "patch_id" in idx and idx["patch_id"].duplicated().any():
-        dup = np.flatnonzero(idx["patch_id"].duplicated(keep=False).to_numpy())
-        rep.problems.append(f"{ds.root / INDEX}: duplicate patch_id at patches {_ranges(dup)}")
-    for name, vf in fractions.items():
         col = f"{name}_valid_fraction"
-        if col not in idx:
-            rep.problems.append(f"{ds.root / INDEX}: column {col} is missing")
-            continue
-        ok = np.isfinite(vf)
-        diff = ok & ~np.isclose(vf, idx[col].to_numpy(dtype=float), atol=1e-6)
-        if diff.any():
-            rep.problems.append(
-                f"{ds.root / INDEX}: column {col} disagrees with the stored {name}_mask at "
-                f"patches {_ranges(np.flatnonzero(diff))}"
-            )
-    rep.checked.append(f"index: {len(idx)} rows against the store")
-    return idx
+        if col in idx and len(idx) == n:
+            ok = np.isfinite(vf)
+            diff = ok & ~np.isclose(vf, idx[col].to_numpy(dtype=float), atol=1e-6)
+            if diff.any():
+                out.append(
+                    Finding(
+                        "error",
+                        "mask-index",
+                        f"{ds.root / INDEX}: column {col} disagrees with the stored "
+                        f"{name}_mask at patches {_ranges(np.flatnonzero(diff))}",
+                        {"output": name, "patches": int(diff.sum())},
+                    )
+                )
+        checked.append(f"{name}: {n} patches re-read")
+    return checked, out
 
 
-def _check_plan(ds: Dataset, rep: Report, idx: Any) -> None:
-    """Compare the index with the plan recomputed from the configuration file."""
-    from geoharmony.planning.config import load_config
+#: Index columns compared with the plan (plus every ``<modality>_*_off|width|height``).
+PLAN_COLUMNS = ("patch_id", "region", "lattice_i", "lattice_j", "lon", "lat", "split")
+
+
+def plan_column_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
+    """The index's ids, coordinates, windows and splits, recomputed from the persisted plan.
+
+    The plan's configuration and regions (``plan.json``) are planned again against the
+    input rasters' headers; when an input is gone or changed, this is a note.
+    """
+    from geoharmony.errors import GeoharmonyError
     from geoharmony.planning.plan import compute_plan
 
-    m = ds.manifest
-    src = Path(m.get("config_file", ""))
+    stored = ds.plan
     try:
-        plan = compute_plan(load_config(src))
+        again = compute_plan(stored.config, regions=list(stored.regions))
     except (GeoharmonyError, OSError) as exc:
-        rep.notes.append(f"plan not recomputed ({src}: {exc})")
-        return
-    if plan.fingerprint() != m.get("fingerprint"):
-        rep.notes.append(
-            f"plan not compared: {src} or its inputs changed since extraction (fingerprint)"
+        return [], [Finding("note", "plan-not-recomputed", f"plan not recomputed ({exc})")]
+    if again.fingerprint() != ds.manifest.get("fingerprint"):
+        msg = "plan not recomputed: an input changed since extraction (fingerprint)"
+        return [], [Finding("note", "plan-not-recomputed", msg)]
+    idx, table = ds.index, again.table
+    if len(idx) != len(table):
+        return [], []  # reported by review()
+    out: list[Finding] = []
+    n = len(idx)
+    if "patch_index" in idx and not np.array_equal(idx["patch_index"].to_numpy(), np.arange(n)):
+        wrong = np.flatnonzero(idx["patch_index"].to_numpy() != np.arange(n))
+        out.append(
+            Finding(
+                "error",
+                "index-column",
+                f"{ds.root / INDEX}: column patch_index is not the row number at patches "
+                f"{_ranges(wrong)}",
+            )
         )
-        return
-    table = plan.table
-    if len(table) != len(idx):
-        rep.problems.append(
-            f"{ds.root / INDEX}: {len(idx)} rows, the plan has {len(table)} patches"
-        )
-        return
     cols = [c for c in PLAN_COLUMNS if c in table] + [
         c for c in table.columns if c.endswith(("_col_off", "_row_off", "_width", "_height"))
     ]
     for col in cols:
         if col not in idx:
-            rep.problems.append(f"{ds.root / INDEX}: column {col} is missing")
+            out.append(
+                Finding("error", "index-column", f"{ds.root / INDEX}: column {col} is missing")
+            )
             continue
         a, b = idx[col].to_numpy(), table[col].to_numpy()
         if a.dtype.kind == "f" or b.dtype.kind == "f":
@@ -218,41 +234,76 @@ def _check_plan(ds: Dataset, rep: Report, idx: Any) -> None:
         else:
             diff = a.astype(str) != b.astype(str)
         if diff.any():
-            rep.problems.append(
-                f"{ds.root / INDEX}: column {col} differs from the plan at patches "
-                f"{_ranges(np.flatnonzero(diff))}"
+            out.append(
+                Finding(
+                    "error",
+                    "index-column",
+                    f"{ds.root / INDEX}: column {col} differs from the plan at patches "
+                    f"{_ranges(np.flatnonzero(diff))}",
+                )
             )
-    rep.checked.append(f"index: {len(cols)} columns against the recomputed plan")
+    return [f"index: {len(cols)} columns against the plan recomputed"], out
+
+
+def checksum_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
+    """Input rasters re-hashed against the manifest (a change is a note: the dataset stands)."""
+    checked: list[str] = []
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for name, per in ds.manifest.get("inputs", {}).get("modalities", {}).items():
+        for rec in per.values():
+            p = Path(rec["path"])
+            if str(p) in seen:
+                continue
+            seen.add(str(p))
+            if not p.exists():
+                out.append(
+                    Finding(
+                        "note",
+                        "input-missing",
+                        f"input {name}: {p} is missing (cannot re-check its checksum)",
+                    )
+                )
+            elif sha256_file(p) != rec["sha256"]:
+                out.append(
+                    Finding(
+                        "note",
+                        "input-checksum",
+                        f"input {name}: {p} changed since extraction (sha256 differs)",
+                    )
+                )
+            else:
+                checked.append(f"input {name}: {p.name} sha256 matches")
+    return checked, out
 
 
 def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) -> Report:
-    """Check a dataset (see the module docstring). Every stored patch is read once."""
+    """Check a dataset: plan, index and manifest (:func:`review`), store arrays, inputs.
+
+    Every stored patch is read once. Input files are re-hashed (``check_inputs``); a
+    changed or missing input is a note (the dataset itself is still intact).
+    """
     ds = open_dataset(path)
     rep = Report()
-    m = ds.manifest
-    if not m.get("complete"):
-        rep.problems.append(f"{ds.root}: the manifest does not mark the dataset complete")
-    _check_files(ds, rep)
-    fractions = _check_arrays(ds, rep, batch)
-    idx = _check_index(ds, rep, fractions)
-    if idx is not None:
-        _check_plan(ds, rep, idx)
+    checked, files = file_findings(ds)
+    rep.checked += checked
+    found = files + [
+        f
+        for f in review(ds.plan, ds.index, ds.manifest)
+        if f.code not in ("input-missing", "input-changed")  # re-hashed below instead
+    ]
+    rep.checked.append(f"index: {len(ds.index)} rows, plan: {ds.plan.n_patches} patches")
+    checked, store = store_findings(ds, batch=batch)
+    rep.checked += checked
+    found += store
+    checked, columns = plan_column_findings(ds)
+    rep.checked += checked
+    found += columns
     if check_inputs:
-        sha = CachedHasher()
-        seen: set[str] = set()
-        for name, per in m["inputs"]["modalities"].items():
-            for rec in per.values():
-                p = Path(rec["path"])
-                if str(p) in seen:
-                    continue
-                seen.add(str(p))
-                if not p.exists():
-                    rep.notes.append(f"input {name}: {p} is missing (cannot re-check its checksum)")
-                elif sha(p) != rec["sha256"]:
-                    rep.notes.append(f"input {name}: {p} changed since extraction (sha256 differs)")
-                else:
-                    rep.checked.append(f"input {name}: {p.name} sha256 matches")
-        sha.save()
+        checked, inputs = checksum_findings(ds)
+        rep.checked += checked
+        found += inputs
+    rep.findings = ordered(found)
     return rep
 
 
