@@ -47,3 +47,15 @@ class GeometryRepairedWarning(GeoharmonyWarning):
 
 class CoverageWarning(GeoharmonyWarning):
     """A modality's raster does not reach a region at all: its patches there are all invalid."""
+
+
+class OutputLockedError(GeoharmonyError, BlockingIOError):
+    """Another ``extract`` run holds the output's lock."""
+
+
+class ExtractInterrupted(KeyboardInterrupt):
+    """An extraction was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
+
+
+class DiskFullError(GeoharmonyError, OSError):
+    """The disk filled up while writing; what was written is kept for a resumed run."""

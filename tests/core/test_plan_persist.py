@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
+from affine import Affine
+from pyproj import CRS
 
 import geoharmony as gh
 from geoharmony.errors import DatasetError
@@ -73,6 +77,37 @@ def test_codec_round_trips_nan_geometries_and_new_fields() -> None:
     data.pop("extra")  # written before the field existed: its default
     assert decode(V, data).extra == 4
     assert np.isnan(decode(V, data).x)
+
+
+class Axis(enum.Enum):
+    EAST = "east"
+    SOUTH = "south"
+
+
+@dataclasses.dataclass(frozen=True)
+class Later:
+    """Field types a later Plan, Grid or config field may use."""
+
+    axes: tuple[Axis, Axis]
+    kind: Literal["a", "b"]
+    tags: frozenset[str]
+    crs: CRS
+    t: Affine
+    path: Path
+    opt: int | None = None
+
+
+def test_codec_round_trips_what_later_fields_may_use() -> None:
+    w = Later(
+        (Axis.EAST, Axis.SOUTH),
+        "b",
+        frozenset({"y", "x"}),
+        CRS.from_epsg(5070),
+        Affine(10, 0, 5, 0, -10, 7),
+        Path("/a/b.tif"),
+        3,
+    )
+    assert decode(Later, json.loads(json.dumps(encode(w)))) == w
 
 
 def test_a_dataset_without_plan_json_says_so(tmp_path: Path) -> None:

@@ -46,6 +46,11 @@ def centers(config: Path, out: Path | None) -> None:
     "--overwrite", is_flag=True, help="Replace an existing dataset of another configuration."
 )
 @click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar (default: on a terminal; else a log line every 30 s).",
+)
+@click.option(
     "--shard",
     default=None,
     metavar="I/N",
@@ -73,6 +78,7 @@ def extract(
     workers: int | None,
     scheduler: str | None,
     overwrite: bool,
+    progress: bool | None,
     shard: str | None,
     finish: bool,
     fail_fast: bool,
@@ -94,7 +100,7 @@ def extract(
         workers=workers,
         scheduler=scheduler,
         overwrite=overwrite,
-        progress=obj.progress,
+        progress=obj.progress if progress is None else progress,
         shard=part,
         finish=finish,
         fail_fast=fail_fast,

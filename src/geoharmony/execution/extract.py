@@ -1,10 +1,25 @@
 """Execute a plan: tasks -> reads -> writer, resumably, serially, on local processes or Dask.
 
-The output folder is built under a hidden ``.<name>.partial`` sibling and renamed into
-place only when complete, so a crash never leaves a dataset that looks complete. A
-finished task leaves a small record (its patches' valid fractions) that a rerun with the
-same plan fingerprint trusts: an interrupted run resumes where it stopped and ends with
-the same bytes as an uninterrupted one.
+One run on an output, in order (each step atomic and durable, see :mod:`.resume`):
+
+1. take the output's lock (:mod:`.lock`; a second run is refused, exit 2);
+2. plan, and :func:`~geoharmony.execution.resume.recover` whatever a killed run left;
+3. build the store skeleton in ``.<name>.partial-<fingerprint>`` (or resume the tasks
+   already recorded there), run the remaining tasks (each writes its own shards, then a
+   record with its valid fractions, band moments and shard checksums);
+4. write the index and the manifest (with every store file's sha256) into the partial
+   folder, then rename it into place (replacing the old dataset only now).
+
+Sharded runs (``shard="I/N"``, :mod:`.shards`) take the lock *shared*: the shards of one
+run (same fingerprint) write their tasks into the same partial folder at once and return
+without step 4; ``finish=True`` (or a plain run) does step 4 under the exclusive lock.
+A region whose raster cannot be read fails alone (:mod:`.failures`): the dataset is then
+published with ``complete: false`` and its task records, and a rerun retries only them.
+
+A crash at any point leaves either a resumable partial folder or the previous dataset,
+never something that looks complete; rerunning the same command continues and ends with
+the same content as an uninterrupted run. Input checksums are computed in a background
+thread (cached by file identity) while tasks run.
 """
 
 from __future__ import annotations
@@ -12,18 +27,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import sys
-import uuid
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geoharmony.errors import ConfigError, DatasetError, OutputExistsError
-from geoharmony.execution import runners
+from geoharmony.errors import (
+    ConfigError,
+    DatasetError,
+    ExtractInterrupted,
+    InputError,
+    OutputExistsError,
+)
+from geoharmony.execution import faults, preflight, resume, runners
+from geoharmony.execution.checksums import store_checksums
 from geoharmony.execution.failures import FAILURES, collect, summary
+from geoharmony.execution.lock import OutputLock
+from geoharmony.execution.progress import Progress
+from geoharmony.execution.resume import TASKS, Layout, State
 from geoharmony.execution.shards import (
     SHARDS,
     Shard,
@@ -32,9 +55,11 @@ from geoharmony.execution.shards import (
     write_shard_record,
 )
 from geoharmony.execution.stats import merge_moments
-from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
-from geoharmony.io.atomic import atomic_path
-from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
+from geoharmony.execution.tasks import array_specs, make_tasks
+from geoharmony.io.atomic import atomic_path, write_json_atomic
+from geoharmony.io.durable import remove_tree, replace_dir
+from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
+from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
 from geoharmony.planning.persist import PLAN, save_plan
@@ -42,44 +67,29 @@ from geoharmony.planning.plan import Plan, compute_plan
 from geoharmony.writers import get_writer
 
 log = logging.getLogger(__name__)
-STATE = "_state.json"
+STATE = resume.STATE
 
 
-def _done_tasks(root: Path) -> set[int]:
-    """Tasks recorded without failures (a ``.failed.json`` record is retried)."""
-    d = root / TASKS
-    if not d.is_dir():
-        return set()
-    return {int(p.stem) for p in d.glob("*.json") if p.stem.isdigit()}
-
-
-def _task_records(root: Path) -> dict[int, dict[str, Any]]:
-    """Every task record, successful ones winning over failed ones of the same task."""
-    out: dict[int, dict[str, Any]] = {}
-    for p in sorted((root / TASKS).glob("*.json"), key=lambda q: q.name.count(".")):
-        t = p.name.split(".", 1)[0]
-        if t.isdigit() and int(t) not in out:
-            out[int(t)] = json.loads(p.read_text(encoding="utf-8"))
-    return out
-
-
-def _partial_path(out: Path) -> Path:
-    return out.parent / f".{out.name}.partial"
-
-
-def _check_existing(out: Path, fingerprint: str, overwrite: bool, config_file: Path) -> bool:
+def _check_existing(
+    out: Path, fingerprint: str, overwrite: bool, config_file: Path | None = None
+) -> bool:
     """True when ``out`` already holds this exact, complete dataset."""
     if not out.exists():
         return False
+    if not out.is_dir():
+        raise OutputExistsError(
+            f"{out}: the output path is a file, not a folder; "
+            "choose another [output].path (nothing was written)"
+        )
     man = out / MANIFEST
     if not man.is_file():
-        if out.is_dir() and not any(out.iterdir()):
+        if not any(out.iterdir()):
             return False
         raise OutputExistsError(
             f"{out}: the output path exists and is not a geoharmony dataset; "
             "choose another [output].path (nothing was written)"
         )
-    m = json.loads(man.read_text(encoding="utf-8"))
+    m = resume.read_json(man) or {}
     if m.get("fingerprint") == fingerprint and m.get("complete") and not overwrite:
         return True
     if not m.get("complete", True) and m.get("config_file") == str(config_file):
@@ -94,83 +104,35 @@ def _check_existing(out: Path, fingerprint: str, overwrite: bool, config_file: P
     return False
 
 
-def _incomplete_of(out: Path, fingerprint: str) -> bool:
-    """Whether ``out`` is this plan's dataset published with failed tasks to retry."""
-    try:
-        m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return m.get("fingerprint") == fingerprint and (out / TASKS).is_dir()
-
-
-def _create_partial(
-    plan: Plan, partial: Path, writer_cls: Any, fingerprint: str, *, sharded: bool
-) -> None:
-    """Build the store skeleton aside and rename it into place (atomic for racing shards).
-
-    When several shards start at once, one rename wins; the others drop their copy and
-    use the winner's folder (checked to be of the same fingerprint by the caller's rerun
-    of the state check).
-    """
-    cfg = plan.config
-    tmp = partial.parent / f"{partial.name}.init-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        (tmp / TASKS).mkdir()
-        writer = writer_cls(tmp)
-        writer.create(
-            array_specs(plan.outputs),
-            plan.n_patches,
-            patches_per_shard=cfg.output.patches_per_shard,
-            compression=cfg.output.compression,
+def _prepare_parent(out: Path) -> None:
+    """Create the output's parent folder, or say clearly why it cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(
+            f"{out}: the output path is a file, not a folder; "
+            "choose another [output].path (nothing was written)"
         )
-        writer.close()
-        write_json_atomic(
-            tmp / STATE,
-            {
-                "fingerprint": fingerprint,
-                "started": now(),
-                "sharded": sharded,
-                "n_tasks": plan.n_tasks,
-            },
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(
+            f"{out}: cannot create the output folder: a parent path is a file; "
+            "choose another [output].path (nothing was written)"
+        ) from None
+    except PermissionError:
+        raise InputError(
+            f"{out}: cannot create the output folder (permission denied); "
+            "choose a writable [output].path (nothing was written)"
+        ) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        why = "permission denied"
+        with suppress(OSError, AttributeError):
+            if os.statvfs(parent).f_flag & os.ST_RDONLY:
+                why = "read-only file system"
+        raise InputError(
+            f"{parent}: the output's folder is not writable ({why}); "
+            "choose a writable [output].path (nothing was written)"
         )
-        try:
-            os.rename(tmp, partial)
-        except OSError:
-            if not partial.is_dir():
-                raise
-            state = json.loads((partial / STATE).read_text(encoding="utf-8"))
-            if state.get("fingerprint") != fingerprint:
-                raise OutputExistsError(
-                    f"{partial}: another run of a different configuration started at the "
-                    "same time on this output; run one configuration per output"
-                ) from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _progress(total: int, done: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    prog = Progress(
-        TextColumn("extract"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    prog.start()
-    prog.add_task("tasks", total=total, completed=done)
-    return prog
 
 
 def extract(
@@ -202,10 +164,12 @@ def extract(
         Replace an existing dataset of another configuration (only once the new one is
         complete: nothing is lost if this run fails).
     progress
-        Show a progress bar (default: when stderr is a terminal).
+        A progress bar (default: when stderr is a terminal); otherwise a log line every
+        ``$GEOHARMONY_PROGRESS_SECONDS`` (30) seconds and a final summary.
     shard
         ``Shard`` or ``"I/N"``: run only this shard's tasks into the shared partial
-        folder and return without assembling (see :mod:`geoharmony.execution.shards`).
+        folder (lock taken shared) and return without assembling (see
+        :mod:`geoharmony.execution.shards`).
     finish
         Run no task: assemble index, manifest and statistics once every task is
         recorded (by shards), else raise :class:`DatasetError` naming the missing ones.
@@ -219,20 +183,32 @@ def extract(
     -------
     Path
         The dataset folder (for a shard: the partial folder it wrote into).
+
+    Raises
+    ------
+    OutputLockedError
+        Another run holds this output (the message names it).
+    ExtractInterrupted
+        Ctrl-C or SIGTERM: the message says what was kept and how to resume.
     """
-    plan = plan or compute_plan(cfg)
     out = Path(out) if out is not None else cfg.output.path
     out = out.expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        _prepare_parent(out)  # refuses
+    # Plan and check first: a bad input is refused before anything is written.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan or compute_plan(cfg)
+    preflight.check_overlap(plan)
+    preflight.check_memory(plan)
+    for w in caught:  # the plan's warnings, once the run is going ahead
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    faults.point("planned")
     fp = plan.fingerprint()
-    if _check_existing(out, fp, overwrite, cfg.source):
-        log.info("%s is complete and up to date; nothing to do", out)
-        return out
     if isinstance(shard, str):
         shard = parse_shard(shard)
     if shard is not None and finish:
         raise ConfigError("--shard and --finish exclude each other: shards run, --finish assembles")
-    partial = _partial_path(out)
-    state_file = partial / STATE
     writer_cls = get_writer(cfg.output.format)
     if shard is not None and not writer_cls.supports_parallel_tasks:
         raise ConfigError(
@@ -240,123 +216,249 @@ def extract(
             "concurrent jobs cannot share, so --shard cannot be used; choose zarr, "
             "webdataset, tfrecord or geotiff"
         )
-    if _incomplete_of(out, fp) and not partial.exists():
-        log.warning("%s has failed regions: retrying only them", out)
-        try:
-            os.replace(out, partial)  # published incomplete: resume it in place
-        except FileNotFoundError:  # a concurrent shard moved it first
-            if not partial.exists():
-                raise
-    if partial.exists():
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            state = {}
-        if state.get("fingerprint") != fp:
-            if shard is not None or finish or state.get("sharded"):
+    _check_existing(out, fp, overwrite, cfg.source)
+    _prepare_parent(out)
+    with OutputLock(out, fp, exclusive=shard is None):
+        faults.point("locked")
+        lay = Layout(out, fp)
+        if _incomplete_of(out, fp) and not lay.partial.exists():
+            log.warning("%s has failed regions: retrying only them", out)
+            with suppress(FileNotFoundError):  # a concurrent shard may move it first
+                os.replace(out, lay.partial)  # published incomplete: resume it in place
+        state = resume.recover(lay) if shard is None else _peek(lay)
+        if state is State.PUBLISHED or _check_existing(out, fp, overwrite, cfg.source):
+            log.info("%s is complete and up to date; nothing to do", out)
+            Progress.skipped(out, plan.n_tasks)
+            return out
+        for other in resume.foreign_partials(lay):
+            st = {
+                **(resume.read_json(other / STATE) or {}),
+                **(resume.read_json(other / RUN_INFO) or {}),
+            }
+            if shard is not None and st.get("sharded"):
                 raise OutputExistsError(
-                    f"{partial}: holds a sharded run of another configuration or inputs "
-                    f"(fingerprint {str(state.get('fingerprint'))[:12]}, this run "
-                    f"{fp[:12]}); shards of one run must use the same configuration and "
-                    "inputs: wait for that run, or remove the folder to abandon it"
+                    f"{other}: holds a sharded run of another configuration or inputs "
+                    f"(fingerprint {str(st.get('fingerprint'))[:12]}, this run {fp[:12]}) on "
+                    f"{out}; shards of one run must use the same configuration and inputs: "
+                    "wait for that run, or remove the folder to abandon it"
                 )
-            shutil.rmtree(partial)
-    if finish and not partial.exists():
-        raise DatasetError(
-            f"{out}: nothing to finish: no run of this configuration has started "
-            f"({partial} is absent); run the shards (--shard I/N) first"
-        )
-    if not partial.exists():
-        _create_partial(plan, partial, writer_cls, fp, sharded=shard is not None)
-    done = _done_tasks(partial)
-    if finish:
-        missing = sorted(set(range(plan.n_tasks)) - set(_task_records(partial)))
-        if missing:
-            raise DatasetError(missing_message(partial, missing, plan.n_tasks))
-        tasks = []
-    else:
-        only = shard.tasks(plan.n_tasks) if shard is not None else None
-        tasks = make_tasks(plan, partial, done, only=only, fail_fast=fail_fast)
-        if done and shard is None:
-            log.warning(
-                "resuming %s: %d of %d tasks already recorded", partial, len(done), plan.n_tasks
+            log.info("%s: a partial run of another configuration is kept there", other)
+        if state is State.FINISHED:
+            if shard is None:
+                resume.publish(lay)
+            return out
+        if finish and state is State.ABSENT:
+            raise DatasetError(
+                f"{out}: nothing to finish: no run of this configuration has started "
+                f"({lay.partial} is absent); run the shards (--shard I/N) first"
             )
-    runner = runners.choose(
-        workers=workers, scheduler=scheduler, n_tasks=len(tasks), writer=writer_cls
-    )
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _progress(len(tasks), 0, show)
-    if shard is not None:
-        failed: list[int] = []
-        try:
-            for rec in runner(tasks):
-                if rec.get("failures"):
-                    failed.append(int(rec["task"]))
-                if bar is not None:
-                    bar.advance(bar.task_ids[0])
-        finally:
-            if bar is not None:
-                bar.stop()
-        write_shard_record(partial, shard, sorted(t.index for t in tasks), sorted(failed))
-        recorded = len(_task_records(partial))
-        log.warning(
-            "shard %s: %d task(s) run, %d failed; %d of %d tasks of the run recorded%s",
-            shard,
-            len(tasks),
-            len(failed),
-            recorded,
-            plan.n_tasks,
-            "; assemble with `geoharmony extract CONFIG --finish`"
-            if recorded == plan.n_tasks
-            else "",
+        if state is State.ABSENT:
+
+            def build(folder: Path) -> None:
+                w = writer_cls(folder)
+                w.create(
+                    array_specs(plan.outputs),
+                    plan.n_patches,
+                    patches_per_shard=cfg.output.patches_per_shard,
+                    compression=cfg.output.compression,
+                )
+                w.close()
+                # sharded runs are marked (foreign shards are refused); n_tasks for messages
+                write_json_atomic(
+                    folder / RUN_INFO, {"sharded": shard is not None, "n_tasks": plan.n_tasks}
+                )
+
+            _disk_errors(
+                lay, 0, plan.n_tasks, lambda: _create_partial(lay, build, shared=shard is not None)
+            )
+        done = resume.done_tasks(lay)
+        if finish:
+            missing = sorted(set(range(plan.n_tasks)) - set(_task_records(lay.partial)))
+            if missing:
+                raise DatasetError(missing_message(lay.partial, missing, plan.n_tasks))
+            tasks: list[Any] = []
+        else:
+            only = shard.tasks(plan.n_tasks) if shard is not None else None
+            tasks = make_tasks(plan, lay.partial, done, only=only, fail_fast=fail_fast)
+        runner = runners.choose(
+            workers=workers, scheduler=scheduler, n_tasks=len(tasks), writer=writer_cls
         )
-        return partial
-    # Input checksums are computed while the tasks run (hashlib releases the GIL).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoharmony-sha256") as hasher:
-        inputs = hasher.submit(input_records, plan)
-        try:
-            for _ in runner(tasks):
-                if bar is not None:
-                    bar.advance(bar.task_ids[0])
-        except BaseException:
-            inputs.cancel()
-            raise
-        finally:
-            if bar is not None:
+        bar = Progress(plan, resumed=len(done), enabled=progress)
+        if shard is not None:
+            failed: list[int] = []
+            try:
+                _disk_errors(lay, len(done), plan.n_tasks, lambda: _run(runner, tasks, bar, failed))
+            finally:
                 bar.stop()
-        failures = _finish(plan, partial, fp, inputs.result())
-    if failures:
-        log.warning("%s: %s", out, summary(failures))
-    if out.exists():
-        old = out.parent / f".{out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(out, old)
-        os.replace(partial, out)
-        shutil.rmtree(old)
+            write_shard_record(lay.partial, shard, sorted(t.index for t in tasks), sorted(failed))
+            recorded = len(_task_records(lay.partial))
+            log.warning(
+                "shard %s: %d task(s) run, %d failed; %d of %d tasks of the run recorded%s",
+                shard,
+                len(tasks),
+                len(failed),
+                recorded,
+                plan.n_tasks,
+                "; assemble with `geoharmony extract CONFIG --finish`"
+                if recorded == plan.n_tasks
+                else "",
+            )
+            return lay.partial
+        hasher = BackgroundHasher(lambda h: input_records(plan, h))
+        try:
+            _disk_errors(lay, len(done), plan.n_tasks, lambda: _run(runner, tasks, bar))
+            records = hasher.result()
+        except KeyboardInterrupt:
+            hasher.cancel()
+            bar.stop()
+            kept = len(resume.done_tasks(lay))
+            raise ExtractInterrupted(
+                f"interrupted: {kept} of {plan.n_tasks} tasks are kept in {lay.partial}; "
+                "rerun the same command to resume"
+            ) from None
+        except BaseException:
+            hasher.cancel()
+            bar.stop()
+            raise
+        bar.stop()
+        _refuse_if_nothing_completed(plan, lay)
+        failures = _disk_errors(
+            lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records)
+        )
+        if failures:
+            _publish_incomplete(lay)
+            log.warning("%s: %s", out, summary(failures))
+            return out
+        resume.publish(lay)
+        bar.summary(out)
+    return out
+
+
+def _refuse_if_nothing_completed(plan: Plan, lay: Layout) -> None:
+    """Every region failed: an error (exit 2), not a dataset; the partial folder stays.
+
+    Failure isolation is for the other regions: with none left there is nothing to
+    publish, and the first failure's reason is the message.
+    """
+    fails = collect(_task_records(lay.partial).values())
+    failed = {str(f["region"]) for f in fails} | {str(f["region"]) for f in plan.failed}
+    regions = {r.id for r in plan.regions} | {str(f["region"]) for f in plan.failed}
+    if not fails or not regions or not regions <= failed:
+        return
+    first = fails[0]
+    raise InputError(
+        f"{first['reason']}; region {first['region']!r}"
+        + (f" and {len(regions) - 1} other(s)" if len(regions) > 1 else "")
+        + " failed, nothing was published: fix the input and rerun (the tasks that "
+        f"worked are kept in {lay.partial})"
+    )
+
+
+#: File of a partial folder: whether shards write it, and its number of tasks.
+RUN_INFO = "_run.json"
+
+
+def _peek(lay: Layout) -> State:
+    """The state of the output without changing anything (shards share the lock)."""
+    if resume.is_complete(lay.out, lay.fingerprint):
+        return State.PUBLISHED
+    if lay.partial.is_dir() and resume.is_complete(lay.partial, lay.fingerprint):
+        return State.FINISHED
+    if lay.partial.is_dir() and (lay.partial / TASKS).is_dir():
+        return State.RUNNING
+    return State.ABSENT
+
+
+def _create_partial(lay: Layout, build: Any, *, shared: bool) -> None:
+    """:func:`resume.create_partial`; under a shared lock, another shard may win the race."""
+    try:
+        resume.create_partial(lay, build)
+    except OSError:
+        if not (shared and lay.partial.is_dir()):
+            raise
+        st = resume.read_json(lay.partial / STATE) or {}
+        if st.get("fingerprint") != lay.fingerprint:  # pragma: no cover - named by fingerprint
+            raise
+
+
+def _incomplete_of(out: Path, fingerprint: str) -> bool:
+    """Whether ``out`` is this plan's dataset published with failed tasks to retry."""
+    m = resume.read_json(out / MANIFEST) or {}
+    return m.get("fingerprint") == fingerprint and (out / TASKS).is_dir()
+
+
+def _publish_incomplete(lay: Layout) -> None:
+    """Publish a dataset with failed regions, keeping its task records for the retry."""
+    lay.out.parent.mkdir(parents=True, exist_ok=True)
+    if lay.out.exists():
+        replace_dir(lay.out, lay.old)
+        replace_dir(lay.partial, lay.out)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, out)
+        replace_dir(lay.partial, lay.out)
+    remove_tree(lay.old)
+
+
+def _task_records(root: Path) -> dict[int, dict[str, Any]]:
+    """Every task record, successful ones winning over failed ones of the same task."""
+    out: dict[int, dict[str, Any]] = {}
+    for p in sorted((root / TASKS).glob("*.json"), key=lambda q: q.name.count(".")):
+        t = p.name.split(".", 1)[0]
+        if t.isdigit() and int(t) not in out:
+            out[int(t)] = json.loads(p.read_text(encoding="utf-8"))
     return out
 
 
 def task_progress(partial: Path) -> tuple[int, int, int]:
     """``(recorded, total, failed)`` tasks of a run's partial folder."""
-    state = json.loads((partial / STATE).read_text(encoding="utf-8"))
+    state = resume.read_json(partial / RUN_INFO) or {}
     records = _task_records(partial)
     failed = sum(1 for r in records.values() if r.get("failures"))
     return len(records), int(state.get("n_tasks", -1)), failed
 
 
-def input_records(plan: Plan) -> dict[str, Any]:
+def _run(
+    runner: runners.Runner, tasks: list[Any], bar: Progress, failed: list[int] | None = None
+) -> None:
+    for rec in runner(tasks):
+        bar.advance(rec["n"])
+        if failed is not None and rec.get("failures"):
+            failed.append(int(rec["task"]))
+
+
+def _disk_errors(lay: Layout, kept: int, total: int, fn: Any) -> Any:
+    """Run ``fn``; a full disk becomes one clear message (what was kept, how to go on)."""
+    import errno
+
+    try:
+        return fn()
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from geoharmony.errors import DiskFullError
+
+        n = len(resume.done_tasks(lay)) if lay.partial.exists() else kept
+        where = exc.filename or lay.partial
+        raise DiskFullError(
+            f"{where}: no space left on the device while writing the dataset; "
+            f"{n} of {total} tasks are kept in {lay.partial}: free space and rerun the "
+            "same command to resume"
+        ) from None
+
+
+def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]:
     """Every input file with size, sha256 and (rasters) grid: boundary, rasters, labels."""
     cfg = plan.config
+    sha = sha or CachedHasher()
     seen: dict[str, dict[str, Any]] = {}
 
     def record(path: Path | str, info: dict[str, Any]) -> dict[str, Any]:
         key = f"{path}|{info.get('stac')}"  # one file may be the asset of several items
         if key not in seen:
-            seen[key] = input_record(path, info)
+            if isinstance(path, str):  # remote: never downloaded to hash it (size/ETag)
+                seen[key] = input_record(path, info)
+            else:
+                st = path.stat()
+                seen[key] = {**info, "path": str(path), "size": st.st_size, "sha256": sha(path)}
         return seen[key]
 
     modalities: dict[str, dict[str, Any]] = {}
@@ -380,14 +482,13 @@ def input_records(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _finish(
-    plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Write the index and the manifest once every task is recorded; return the failures.
+def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """RUNNING -> FINISHED: write the index, then the manifest, once every task is recorded.
 
-    With failed regions the manifest says ``complete: false``, ``failures.json`` lists
-    them and the task records stay (a rerun retries the failed tasks only).
+    Returns the failures: with failed regions the manifest says ``complete: false``,
+    ``failures.json`` lists them and the task records stay (a rerun retries those tasks).
     """
+    root = lay.partial
     by_task = _task_records(root)
     if len(by_task) != plan.n_tasks:
         missing = sorted(set(range(plan.n_tasks)) - set(by_task))
@@ -404,14 +505,19 @@ def _finish(
     stats = merge_moments([rec["stats"] for rec in records])
     with atomic_path(root / INDEX) as tmp:
         gdf.to_parquet(tmp, index=False, geometry_encoding="WKB", write_covering_bbox=False)
+        faults.point("index-written")
     save_plan(plan, root)
     cfg = plan.config
+    writer = get_writer(cfg.output.format)
+    known: dict[str, str] = {}
+    for rec in records:
+        known.update(rec.get("checksums", {}))
     manifest = {
         "format_version": 1,
         "geoharmony": versions().get("geoharmony", "unknown"),
         "created": now(),
         "complete": not failures,
-        "fingerprint": fingerprint,
+        "fingerprint": lay.fingerprint,
         "config_file": str(cfg.source),
         "config": cfg.to_dict(),
         "inputs": inputs,
@@ -430,7 +536,7 @@ def _finish(
         },
         "store": {
             "format": cfg.output.format,
-            "path": get_writer(cfg.output.format).store_name,
+            "path": writer.store_name,
             "compression": cfg.output.compression,
             "patches_per_shard": cfg.output.patches_per_shard,
         },
@@ -447,6 +553,11 @@ def _finish(
             for name, o in plan.outputs.items()
         },
         "stats": stats,
+        "checksums": {
+            **store_checksums(root, writer.store_name, known),
+            INDEX: sha256_file(root / INDEX),
+            PLAN: sha256_file(root / PLAN),
+        },
         "completed": {"tasks": plan.n_tasks, "finished": now()},
         "failures": {
             "regions": sorted({f["region"] for f in failures}),
@@ -456,17 +567,16 @@ def _finish(
         if failures
         else None,
     }
-    if failures:
+    if failures:  # before the manifest, which is the commit point
         write_json_atomic(
             root / FAILURES,
-            {"fingerprint": fingerprint, "created": now(), "failures": failures},
+            {"fingerprint": lay.fingerprint, "created": now(), "failures": failures},
         )
     else:
         (root / FAILURES).unlink(missing_ok=True)
+        remove_tree(root / SHARDS)
+        (root / RUN_INFO).unlink(missing_ok=True)
+    faults.point("before-manifest")
     write_json_atomic(root / MANIFEST, manifest)
-    if failures:
-        return failures
-    shutil.rmtree(root / TASKS)
-    shutil.rmtree(root / SHARDS, ignore_errors=True)
-    (root / STATE).unlink()
-    return []
+    faults.point("manifest-written")
+    return failures

@@ -1,7 +1,7 @@
 """Tasks: the unit of execution (and of resume) and what one task does.
 
 A task is a contiguous, shard-aligned range of store positions. ``run_task`` reads its
-windows (each raster opened once per worker process, through a per-process cache),
+windows (through the process's thread-safe, bounded raster pool: io/pool.py),
 warps or burns what the mode and labels ask for, writes the arrays through the
 configured writer and leaves a small record (valid fractions, band moments) that makes
 the task count as done for a resumed run.
@@ -9,38 +9,37 @@ the task count as done for a resumed run.
 
 from __future__ import annotations
 
-import contextlib
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from geoharmony.execution import faults
 from geoharmony.execution.failures import (
     READ_ERRORS,
     fail_fast_error,
     failure,
     task_record_name,
 )
+from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
-from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.geometry.window import Windows, subgrid
+from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
-from geoharmony.io.manifest import write_json_atomic
+from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
-from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.planning.windows import output_windows, source_windows
 from geoharmony.writers import ArraySpec, Georef, get_writer
-
-#: Folder (inside the partial output) of the finished tasks' records.
-TASKS = "_tasks"
 
 
 @dataclass(frozen=True)
@@ -60,38 +59,21 @@ class Task:
     root: str
     format: str
     fail_fast: bool = False  # a failed read stops the run instead of failing its region
+    #: region -> vector label -> where its features are read from (grid CRS, buffered)
+    label_extents: Mapping[str, Mapping[str, tuple[float, float, float, float]]] = field(
+        default_factory=dict
+    )
 
 
-# -- per-process caches (each worker opens every raster once) ------------------------------
-_READERS: dict[str, RasterReader] = {}
-_VECTORS: dict[tuple[str, str], Any] = {}
-
-
-def _reader_key(info: RasterInfo) -> str:
-    return f"{info.path}|{info.bands}|{info.nodata}"
-
-
-def _reader(info: RasterInfo) -> RasterReader:
-    key = _reader_key(info)
-    r = _READERS.get(key)
-    if r is None:
-        r = _READERS[key] = RasterReader(info)
-    return r
-
-
-def _drop_reader(info: RasterInfo) -> None:
-    """Close a reader whose read failed (the next task reopens the raster)."""
-    r = _READERS.pop(_reader_key(info), None)
-    if r is not None:
-        with contextlib.suppress(Exception):  # closing a broken handle
-            r.close()
+# -- per-process caches: rasters through the thread-safe bounded pool ----------------------
+#: Vector label layers read per region (bbox-filtered), least recently used out.
+_VECTORS: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+VECTOR_CACHE_SIZE = 16
 
 
 def close_readers() -> None:
-    """Close every cached reader of this process."""
-    for r in _READERS.values():
-        r.close()
-    _READERS.clear()
+    """Close every idle raster handle and drop the vector cache of this process."""
+    POOL.close()
     _VECTORS.clear()
 
 
@@ -146,7 +128,6 @@ def read_task(
             try:
                 _fill_modality(task, name, info, infos, sub, pos, arrays)
             except READ_ERRORS as exc:
-                _drop_reader(info)
                 rid = str(sub["region"].iloc[0])
                 if failures is None:
                     raise fail_fast_error(failure(rid, name, info, exc)) from exc
@@ -170,7 +151,6 @@ def read_task(
                     _fill_label(task, name, lab, infos, sub, pos, arrays)
                 except READ_ERRORS as exc:
                     dem = infos[lab.dem or task.outputs[name].grid_of]
-                    _drop_reader(dem)
                     if failures is None:
                         raise fail_fast_error(failure(rid, name, dem, exc)) from exc
                     failed[rid] = failure(rid, name, dem, exc)
@@ -200,6 +180,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     else:
         writer.write(task.start, arrays)
     writer.close()
+    faults.point("task-written")
     valid = {}
     for o in task.outputs:
         mask = arrays[f"{o}_mask"].reshape(n, -1)
@@ -212,6 +193,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "valid_fraction": valid,
         "stats": band_moments(task, arrays),
         "failures": failures or [],
+        "checksums": dict(writer.checksums),
     }
     folder = Path(task.root) / TASKS
     write_json_atomic(folder / task_record_name(task.index, bool(failures)), record)
@@ -254,22 +236,23 @@ def _fill_modality(
     arrays: dict[str, np.ndarray],
 ) -> None:
     spec = task.outputs[name]
-    reader = _reader(info)
     data, mask = arrays[name], arrays[f"{name}_mask"]
     src = source_windows(sub, name)
     c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
         # Windows of one size, read straight into the task's arrays (a region's rows
         # are contiguous in a task, so this is a view).
-        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-            sl = slice(int(pos[0]), int(pos[-1]) + 1)
-            reader.read_into(c0, r0, data[sl], mask[sl])
-        else:
-            d, m = data[pos], mask[pos]
-            reader.read_into(c0, r0, d, m)
-            data[pos], mask[pos] = d, m
+        with POOL.lease(info) as reader:  # this thread's own handle
+            if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+                sl = slice(int(pos[0]), int(pos[-1]) + 1)
+                reader.read_into(c0, r0, data[sl], mask[sl])
+            else:
+                d, m = data[pos], mask[pos]
+                reader.read_into(c0, r0, d, m)
+                data[pos], mask[pos] = d, m
         return
-    blocks = reader.read_windows(src)
+    with POOL.lease(info) as reader:
+        blocks = reader.read_windows(src)
     ref, dst_windows = _output_windows(task, sub, infos, spec)
     for k, b, w in zip(pos, blocks, dst_windows, strict=True):
         dst = subgrid(ref, w)
@@ -299,12 +282,20 @@ def _fill_label(
     base = spec.grid_of
     grid, ws = _output_windows(task, sub, infos, spec)
     if lab.kind == "vector":
-        key = (name, str(infos[base].path))
+        rid = str(sub["region"].iloc[0])
+        key = (name, str(infos[base].path), rid)
         layers = _VECTORS.get(key)
         if layers is None:
-            layers = _VECTORS[key] = labels.load_vector_layers(
-                lab.sources, grid, where=f"[labels.{name}]"
+            layers = labels.load_vector_layers(
+                lab.sources,
+                grid,
+                where=f"[labels.{name}]",
+                bbox=task.label_extents.get(rid, {}).get(name),
             )
+            _VECTORS[key] = layers
+            while len(_VECTORS) > VECTOR_CACHE_SIZE:
+                _VECTORS.popitem(last=False)
+        _VECTORS.move_to_end(key)
         for k, w in zip(pos, ws, strict=True):
             data[k, 0] = labels.burn(layers, subgrid(grid, w), all_touched=lab.all_touched)
             mask[k] = True
@@ -320,11 +311,56 @@ def _fill_label(
             v = np.pad(dvalid[k], 1, mode="constant", constant_values=False)
             data[k, 0], mask[k] = labels.d8_flow_direction(z, v, grid.resolution_m)
         return
-    reader = _reader(dem_info)
-    blocks = reader.read_windows(ws.grown(1))  # a one-pixel halo for the D8 neighbours
+    with POOL.lease(dem_info) as reader:
+        blocks = reader.read_windows(ws.grown(1))  # a one-pixel halo for the D8 neighbours
     res = dem_info.grid.resolution_m
     for k, b in zip(pos, blocks, strict=True):
         data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
+
+
+def _label_extents(plan: Plan) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """Per region and vector label: the bbox of all its windows, grown by the buffer."""
+    cfg = plan.config
+    vec = {n: lab for n, lab in cfg.labels.items() if lab.kind == "vector"}
+    if not vec or not len(plan.table):
+        return {}
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
+    probe = Task(
+        0,
+        0,
+        plan.table.iloc[:0],
+        {},
+        plan.outputs,
+        cfg.labels,
+        plan.mode,
+        plan.reference,
+        cfg.grid.patch_size,
+        cfg.grid.stride,
+        "",
+        cfg.output.format,
+    )
+    for rid, sub in plan.table.groupby("region", sort=False):
+        infos = plan.sources[str(rid)]
+        for name, lab in vec.items():
+            spec = plan.outputs[name]
+            grid, ws = _output_windows(probe, sub, infos, spec)
+            c0, r0 = ws.col_off, ws.row_off
+            cols = np.array([c0.min(), c0.max() + spec.width], dtype=float)
+            rows = np.array([r0.min(), r0.max() + spec.height], dtype=float)
+            xs, ys = grid.to_xy(np.repeat(cols, 2), np.tile(rows, 2))
+            buf = max((s.buffer_m for s in lab.sources), default=0.0)
+            px = max(abs(grid.transform.a), abs(grid.transform.e))
+            if grid.is_geographic:  # metres to degrees, generously (any latitude to 87)
+                margin = buf / 111_320 / 0.05 + 2 * px
+            else:
+                margin = buf / _unit_factor(grid.crs) + 2 * px
+            out.setdefault(str(rid), {})[name] = (
+                float(xs.min() - margin),
+                float(ys.min() - margin),
+                float(xs.max() + margin),
+                float(ys.max() + margin),
+            )
+    return out
 
 
 def make_tasks(
@@ -337,17 +373,21 @@ def make_tasks(
 ) -> list[Task]:
     """The plan's tasks not in ``done`` (and in ``only``, when given), writing into ``root``."""
     cfg = plan.config
+    extents = _label_extents(plan)
     out = []
     for t in range(plan.n_tasks):
         if t in done or (only is not None and t not in only):
             continue
         start, stop = plan.task_range(t)
+        rows = plan.table.iloc[start:stop]
+        # only this task's regions' sources travel with it (not the whole plan's)
+        sources = {str(r): plan.sources[str(r)] for r in pd.unique(rows["region"])}
         out.append(
             Task(
                 index=t,
                 start=start,
-                rows=plan.table.iloc[start:stop],
-                sources=plan.sources,
+                rows=rows,
+                sources=sources,
                 outputs=plan.outputs,
                 labels=cfg.labels,
                 mode=plan.mode,
@@ -357,6 +397,7 @@ def make_tasks(
                 root=str(root),
                 format=cfg.output.format,
                 fail_fast=fail_fast,
+                label_extents={r: extents[r] for r in sources if r in extents},
             )
         )
     return out

@@ -16,6 +16,8 @@ dataclass                    object of its fields (every field, by name)
 ``tuple[X, ...]``/``list``   array
 ``Mapping[str, X]``/``dict`` object (key order kept)
 ``X | None``                 ``null`` or X
+``Enum``/``Literal``         the value
+``frozenset[X]``/``set``     sorted array
 ``Any``                      JSON as is; a shapely geometry as ``{"$wkb": base64}``
 ===========================  =============================================================
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
+import enum
 import math
 import types
 import typing
@@ -72,6 +75,8 @@ def encode(value: Any, hooks: Hooks | None = None) -> Any:
             return enc(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: encode(getattr(value, f.name), hooks) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return encode(value.value, hooks)
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int | np.integer):
@@ -88,7 +93,9 @@ def encode(value: Any, hooks: Hooks | None = None) -> Any:
         return [float(v) for v in tuple(value)[:6]]
     if isinstance(value, Mapping):
         return {str(k): encode(v, hooks) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
+    if isinstance(value, list | tuple | np.ndarray | frozenset | set):
+        if isinstance(value, frozenset | set):
+            value = sorted(value)
         return [encode(v, hooks) for v in value]
     if _is_geometry(value):
         import shapely
@@ -106,6 +113,15 @@ def decode(tp: Any, data: Any, hooks: Hooks | None = None, *, where: str = "") -
     if tp is Any or tp is object:
         return _decode_any(data)
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        _need(data in typing.get_args(tp), data, tp, where)
+        return data
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(data)
+    if origin in (frozenset, set):
+        (arg,) = typing.get_args(tp) or (Any,)
+        _need(isinstance(data, list), data, tp, where)
+        return origin(decode(arg, v, hooks, where=where) for v in data)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if data is None and type(None) in args:

@@ -109,14 +109,20 @@ def read_info(
             with gdal_env():
                 return _read_info(path, gdal_path(path), bands, nodata, where, stamp, stac)
         except rasterio.errors.RasterioIOError as exc:
-            raise InputError(f"{path}: cannot open the remote raster ({where}): {exc}") from None
+            raise InputError(
+                f"{path}: cannot open the remote raster ({where}): {_first_line(exc)}"
+            ) from None
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: raster not found ({where}); check the path")
+    if path.is_dir() and path.suffix.lower() not in (".zarr", ".gdb"):
+        raise InputError(f"{path}: is a folder, not a raster file ({where}); check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the raster file is empty (0 bytes) ({where})")
     try:
         return _read_info(path, str(path), bands, nodata, where, stamp, stac)
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{path}: cannot open the raster ({where}): {exc}") from None
+        raise InputError(f"{path}: cannot open the raster ({where}): {_first_line(exc)}") from None
 
 
 def _read_info(
@@ -156,6 +162,8 @@ def _read_info(
             f.name == "nodata" for f in flags
         )
         dtype = np.dtype(dtypes.pop()).name
+        if nodata is not None:
+            _check_nodata(path, where, float(nodata), np.dtype(dtype))
         return RasterInfo(
             path=path,
             grid=grid,
@@ -167,4 +175,34 @@ def _read_info(
             has_internal_mask=internal,
             stamp=stamp,
             stac=stac,
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_nodata(path: Path | str, where: str, nodata: float, dtype: np.dtype) -> None:
+    """A ``nodata`` override must be a value of the raster's dtype (or NaN for floats)."""
+    key = where.replace(".path", ".nodata")
+    if dtype.kind == "f":
+        if not math.isnan(nodata) and math.isfinite(nodata):
+            fi = np.finfo(dtype)
+            if not float(fi.min) <= nodata <= float(fi.max):
+                raise InputError(
+                    f"{path}: {key} = {nodata!r} is outside the range of the raster's "
+                    f"dtype {dtype.name}"
+                )
+        return
+    if math.isnan(nodata) or not math.isfinite(nodata) or nodata != int(nodata):
+        raise InputError(
+            f"{path}: {key} = {nodata!r} is not a value of the raster's integer dtype "
+            f"{dtype.name}; use a whole number in its range"
+        )
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None
+    if info is not None and not info.min <= int(nodata) <= info.max:
+        raise InputError(
+            f"{path}: {key} = {nodata!r} is outside the range of the raster's dtype "
+            f"{dtype.name} ({info.min}..{info.max})"
         )

@@ -66,8 +66,8 @@ def _e(x: Any) -> str:
 
 def _with_code(text: str) -> str:
     """Escape text, then render `backticked` words as code."""
-    pieces = _e(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+    pieces = str(text).split("`")
+    return "".join(render("code", text=p) if i % 2 else _e(p) for i, p in enumerate(pieces))
 
 
 def _numeric(s: str) -> bool:

@@ -60,4 +60,6 @@ def parse_split(source: Path, base: Path, table: Any) -> SplitConfig:
     if block_m is None or block_m <= 0:
         s.fail("block_m", f"must be a positive number of metres, found {block_m!r}")
     seed = s.get("seed", int, 0)
+    if not 0 <= seed < 2**63:
+        s.fail("seed", f"must be a non-negative integer below 2**63, found {seed!r}")
     return SplitConfig(by, tuple(float(f) for f in fr), lists or None, int(seed), float(block_m))  # type: ignore[arg-type]
