@@ -143,3 +143,21 @@ def test_finish_with_a_failed_region_exits_3_and_rerun_of_shards_completes(tmp_p
     done = gh.extract(cfg, finish=True)
     assert gh.open_dataset(done).complete
     assert set(gh.open_dataset(done).index["region"]) == {"h0", "h1", "h2"}
+
+
+def test_shards_share_the_output_lock_and_a_plain_run_is_refused_meanwhile(tmp_path: Path):
+    from geoharmony.errors import OutputLockedError
+    from geoharmony.execution.lock import OutputLock
+
+    _, sharded_toml = _configs(tmp_path)
+    cfg = gh.load_config(sharded_toml)
+    out = tmp_path / "out_sharded"
+    fp = compute_plan(cfg).fingerprint()
+    with OutputLock(out, fp, exclusive=False):  # another shard of this run is running
+        gh.extract(cfg, shard="0/2", workers=1)  # shards cooperate
+        with pytest.raises(OutputLockedError, match="another extract is writing this output"):
+            gh.extract(cfg, workers=1)  # a plain run (or --finish) waits for the shards
+        with pytest.raises(OutputLockedError):
+            gh.extract(cfg, finish=True)
+    gh.extract(cfg, shard="1/2", workers=1)
+    assert gh.open_dataset(gh.extract(cfg, finish=True)).complete
