@@ -14,7 +14,6 @@ the plan fingerprint, since hashing a remote file would download all of it.
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import time
 import urllib.error
@@ -208,12 +207,3 @@ def failure_reason(path: str | Path, error: BaseException | str, *, timeout: flo
         return f"{host}: {describe_os_error(exc)} (GDAL: {message})"
     return f"{host} answers (HTTP {status}) but the read failed: {message}"
 
-
-def http_date(value: str | None) -> float | None:
-    """Seconds since the epoch of an HTTP date header (None when absent or malformed)."""
-    if not value:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
