@@ -105,3 +105,36 @@ def test_503_at_plan_time_is_retried_then_refused(scene) -> None:
         compute_plan(gh.load_config(scene.remote()))
     tries = [r for r in scene.server.requests(start) if r.uri == "/dem.tif"]
     assert len(tries) == 4 and {r.status for r in tries} == {503}
+
+
+def test_transient_503_is_retried_and_the_run_completes(scene) -> None:
+    """The server answers 503 until the first 503 is logged, then recovers (an nginx
+    reload): the read is retried (GDAL's retries, then geoharmony's re-read of the
+    rectangle, see ``execution.failures.with_retries``) and nothing fails."""
+    import threading
+    import time
+
+    local = gh.extract(gh.load_config(scene.local()), workers=1)
+    cfg = gh.load_config(scene.remote())
+    plan = compute_plan(cfg)
+    start = scene.server.log_offset()
+    scene.server.set_fault("dem.tif", "503")
+    healed = threading.Event()
+
+    def heal() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(r.status == 503 for r in scene.server.requests(start, settle=0.02)):
+                scene.server.set_fault("dem.tif", None)
+                healed.set()
+                return
+
+    t = threading.Thread(target=heal, daemon=True)
+    t.start()
+    out = gh.extract(cfg, plan=plan, workers=1)
+    t.join(timeout=60)
+    assert healed.is_set()
+    assert gh.open_dataset(out).complete
+    assert_same_dataset(local, out)
+    statuses = [r.status for r in scene.server.requests(start) if r.uri == "/dem.tif"]
+    assert 503 in statuses and statuses[-1] == 206

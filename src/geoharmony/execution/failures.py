@@ -18,7 +18,8 @@ failures (the rest of the store is kept) and, when they succeed, completes the d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,31 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
     CPLE_BaseError,
     OSError,
 )
+
+
+#: Reads of a remote raster are retried this many times (after GDAL's own retries) ...
+REMOTE_RETRIES = 3
+#: ... waiting this long before the first retry, doubling each time (0.5, 1, 2 s).
+REMOTE_RETRY_DELAY = 0.5
+
+
+def with_retries(info: RasterInfo, read: Callable[[], None]) -> None:
+    """Run ``read``; for a remote raster, retry it on a read error before giving up.
+
+    Measured against nginx answering 503 for a moment: GDAL retries a plain ranged
+    request, but its parallel multi-range path (used for a block-aligned rectangle of
+    several tiles) gave up at the first 503 and the tile failed to decode. A retry here
+    reopens the raster (the pool never reuses a handle whose read failed) and reads the
+    rectangle again; a server still failing after the retries fails the region.
+    """
+    for attempt in range(REMOTE_RETRIES + 1):
+        try:
+            read()
+            return
+        except READ_ERRORS:
+            if not info.remote or attempt == REMOTE_RETRIES:
+                raise
+            time.sleep(REMOTE_RETRY_DELAY * 2**attempt)
 
 
 def _messages(exc: BaseException) -> list[str]:

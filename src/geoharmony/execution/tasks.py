@@ -26,6 +26,7 @@ from geoharmony.execution.failures import (
     fail_fast_error,
     failure,
     task_record_name,
+    with_retries,
 )
 from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
@@ -126,7 +127,9 @@ def read_task(
         name, info, infos, sub, pos = job
         with gdal_env(decode_threads):  # GDAL options are per thread
             try:
-                _fill_modality(task, name, info, infos, sub, pos, arrays)
+                with_retries(
+                    info, lambda: _fill_modality(task, name, info, infos, sub, pos, arrays)
+                )
             except READ_ERRORS as exc:
                 rid = str(sub["region"].iloc[0])
                 if failures is None:

@@ -206,4 +206,3 @@ def failure_reason(path: str | Path, error: BaseException | str, *, timeout: flo
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         return f"{host}: {describe_os_error(exc)} (GDAL: {message})"
     return f"{host} answers (HTTP {status}) but the read failed: {message}"
-
