@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from geoharmony.reading.augment import d8_encodings
 from geoharmony.reading.dataset import open_dataset
 
 
@@ -54,4 +56,43 @@ def summary_text(path: str | Path) -> str:
         lines.append(
             f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
         )
+    lines += label_qa_lines(m, idx)
     return "\n".join(lines)
+
+
+def label_qa_lines(manifest: dict[str, Any], index: Any) -> list[str]:
+    """Label QA as text: positive fractions per region, empty patches, D8 problems."""
+    from geoharmony.labels.qa import (
+        class_fractions_per_region,
+        d8_region_problems,
+        implausible_regions,
+        patches_without_positive,
+        positive_fraction,
+    )
+
+    out: list[str] = []
+    fractions = class_fractions_per_region(manifest, index)
+    d8 = set(d8_encodings(manifest))
+    for name, per in fractions.items():
+        if name in d8 or not per:
+            continue
+        pos = [positive_fraction(f) for f in per.values()]
+        empty = len(patches_without_positive(index, name))
+        out.append(
+            f"  {name:<12} positive {min(pos):.2%}..{max(pos):.2%} of valid pixels per region; "
+            f"{empty} patch(es) without a positive pixel"
+        )
+    for row in implausible_regions(fractions, skip=tuple(d8)):
+        out.append(
+            f"  WARNING {row['label']}: region {row['region']} is "
+            f"{row['positive_fraction']:.0%} positive (implausible over 50 %)"
+        )
+    for name, per in d8_region_problems(manifest).items():
+        und = sum(p["undefined"] for p in per.values())
+        cyc = sum(p["cycle_cells"] for p in per.values())
+        val = sum(p["valid"] for p in per.values()) or 1
+        out.append(
+            f"  {name:<12} flow directions: {und} undefined cell(s) ({und / val:.4%}), "
+            f"{cyc} cell(s) on cycles, over {len(per)} region(s)"
+        )
+    return ["labels:", *out] if out else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,7 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
             bad = int(np.sum(~np.isclose(vf, idx[col].to_numpy(), atol=1e-6)))
             rep.problems.append(f"{name}: {bad} patch masks disagree with the index valid fraction")
         rep.checked.append(f"{name}: {n} patches re-read, masks match the index")
+    _check_labels(ds, rep)
     if check_inputs:
         seen: set[str] = set()
         for name, per in m["inputs"]["modalities"].items():
@@ -85,6 +87,48 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
                 else:
                     rep.checked.append(f"input {name}: {p.name} sha256 matches")
     return rep
+
+
+def _check_labels(ds: Any, rep: Report) -> None:
+    """Region label rasters: checksums, undefined D8 cells (in valid data) and cycles."""
+    from geoharmony.labels.qa import d8_array_problems
+
+    for name, o in ds.manifest["outputs"].items():
+        for rid, rec in (o.get("regions") or {}).items():
+            p = ds.root / rec["path"]
+            if not p.is_file():
+                rep.problems.append(f"{name}: region raster {rec['path']} is missing")
+                continue
+            if sha256_file(p) != rec["sha256"]:
+                rep.problems.append(f"{name}: region raster {rec['path']} changed (sha256)")
+                continue
+            enc = o.get("d8_encoding")
+            if enc is None:
+                rep.checked.append(f"{name}: region {rid} raster sha256 matches")
+                continue
+            import rasterio
+
+            with rasterio.open(p) as src:
+                data = src.read(1)
+                valid = src.read_masks(1) > 0
+            qa = d8_array_problems(data, valid, enc)
+            if qa["cycle_cells"]:
+                rep.problems.append(f"{name}: region {rid} has {qa['cycle_cells']} cells on cycles")
+            if o["kind"] == "d8" and o.get("params", {}).get("conditioning") == "fill":
+                if qa["undefined"]:
+                    rep.problems.append(
+                        f"{name}: region {rid} has {qa['undefined']} valid cells without a direction"
+                    )
+            rep.checked.append(
+                f"{name}: region {rid} D8 re-checked ({qa['undefined']} undefined, "
+                f"{qa['cycle_cells']} on cycles)"
+            )
+    qa_sum = ds.manifest.get("label_qa", {})
+    for row in qa_sum.get("implausible_regions", []):
+        rep.notes.append(
+            f"{row['label']}: region {row['region']} is {row['positive_fraction']:.0%} positive "
+            "(implausible; check the layer, its CRS and buffer_m)"
+        )
 
 
 def validate_or_raise(path: str | Path) -> Report:
