@@ -14,10 +14,11 @@ resolve_flats -> flowdir``) without its epsilon-inflated DEM:
    strictly positive drop wins; ties go to the first neighbour in the order N, NE, E,
    SE, S, SW, W, NW (PySheds' order).
 3. **Outlets** without a lower neighbour drain off the edge, towards the missing
-   neighbour (outside the raster or nodata) opposite the steepest rise per metre, so water
-   keeps its way (a plane falling east leaves every east-edge cell, corners included, with
-   code 1); ties and cells without a valid opposite neighbour take the first missing one
-   of N, E, S, W, NE, SE, SW, NW.
+   neighbour (outside the raster or nodata) closest in angle to the local downslope
+   direction (finite differences over the valid row and column neighbours), so water
+   keeps its way: a plane falling east leaves every east-edge cell, corners included,
+   with code 1, and a valley axis reaching the south edge leaves with code 4. Ties and
+   cells without a slope take the first missing one of N, E, S, W, NE, SE, SW, NW.
 4. **Flats** (valid, not an outlet, no strictly lower neighbour) are resolved as Barnes,
    Lehman & Mulla (2014) and PySheds' ``resolve_flats``: per flat (8-connected, equal
    elevation), ``G = 2 * towards_lower + away_from_higher`` where ``towards_lower`` is the
@@ -34,14 +35,15 @@ invalid (or, for ``conditioning = "none"``, a pit or flat).
 
 Memory (bytes per cell of the region, ``n`` cells, ``f`` flat cells)
 --------------------------------------------------------------------
-- :func:`conditioned_d8`: the caller's DEM and mask (not counted), a float32 working copy
-  (4), pyflwdir's fill (delv 4, done 1, d8 1, queued 1, edge 1, output 4) -> peak
-  ``16 n`` during the fill; then filled (4) + codes (1) + flat distances int32 (4, only
-  when there are flats) + two int64 queues of ``f`` -> ``9 n + 16 f``.
+- :func:`conditioned_d8`: the caller's DEM and mask (not counted); pyflwdir's fill on a
+  float64 working copy (8; float64 keeps the fill exact, see :func:`fill_depressions`):
+  delv 8, done 1, d8 1, queued 1, edge 1, float64 output 8, then its float32 copy 4 ->
+  peak ``32 n`` during the fill; afterwards filled (4) + codes (1) + the flat gradient
+  int32 (4, only when there are flats) + two int64 queues of ``f`` -> ``9 n + 16 f``.
 - :func:`flow_accumulation`: codes (1) + in-degree (1) + float64 sums (8) + the float32
   result (4) = ``14 n``.
-So a 300 Mpx region peaks at ~16 B/cell (~4.8 GB) plus the caller's DEM (float32, 1.2 GB)
-and mask (0.3 GB).
+So a 300 Mpx region peaks at ~32 B/cell (~9 GiB) plus the caller's DEM (float32, 1.2 GB)
+and mask (0.3 GB); ``make bench-labels`` measures it.
 """
 
 from __future__ import annotations
@@ -93,17 +95,37 @@ def _is_edge(valid: np.ndarray, i: int, j: int) -> bool:
 def _off_edge(
     z: np.ndarray, valid: np.ndarray, i: int, j: int, dx: float, dy: float, dd: float
 ) -> np.uint8:
-    """Code of an outlet: towards the missing neighbour that continues the steepest rise.
+    """Code of an outlet: the missing neighbour closest to the local downslope direction.
 
-    Among neighbours outside the raster or nodata, the one whose opposite neighbour rises
-    most per metre (water keeps its way); ties and cells without a valid opposite follow
-    N, E, S, W, NE, SE, SW, NW.
+    The downslope vector comes from finite differences over the valid neighbours along
+    the row and the column (central where both exist, one-sided otherwise); among the
+    neighbours outside the raster or nodata, the one whose ground direction makes the
+    smallest angle with it wins. Ties and a zero vector follow N, E, S, W, NE, SE, SW, NW.
     """
     nrow, ncol = z.shape
+    zc = np.float64(z[i, j])
+    w_ok = j > 0 and valid[i, j - 1]
+    e_ok = j < ncol - 1 and valid[i, j + 1]
+    n_ok = i > 0 and valid[i - 1, j]
+    s_ok = i < nrow - 1 and valid[i + 1, j]
+    gx = 0.0  # dz per metre towards increasing column
+    if w_ok and e_ok:
+        gx = (np.float64(z[i, j + 1]) - np.float64(z[i, j - 1])) / (2 * dx)
+    elif e_ok:
+        gx = (np.float64(z[i, j + 1]) - zc) / dx
+    elif w_ok:
+        gx = (zc - np.float64(z[i, j - 1])) / dx
+    gy = 0.0  # dz per metre towards increasing row
+    if n_ok and s_ok:
+        gy = (np.float64(z[i + 1, j]) - np.float64(z[i - 1, j])) / (2 * dy)
+    elif s_ok:
+        gy = (np.float64(z[i + 1, j]) - zc) / dy
+    elif n_ok:
+        gy = (zc - np.float64(z[i - 1, j])) / dy
     first = -1
     best = -np.inf
     bk = -1
-    zc = np.float64(z[i, j])
+    norm = math.sqrt(gx * gx + gy * gy)
     for m in range(8):
         k = OFF_EDGE_PREF[m]
         r = i + DROW[k]
@@ -112,13 +134,12 @@ def _off_edge(
             continue
         if first < 0:
             first = k
-        r2 = i - DROW[k]
-        c2 = j - DCOL[k]
-        if 0 <= r2 < nrow and 0 <= c2 < ncol and valid[r2, c2]:
-            dist = dx if DROW[k] == 0 else (dy if DCOL[k] == 0 else dd)
-            s = (np.float64(z[r2, c2]) - zc) / dist
-            if s > best:
-                best = s
+        if norm > 0:
+            ex = DCOL[k] * dx
+            ey = DROW[k] * dy
+            cos = -(gx * ex + gy * ey) / (norm * math.sqrt(ex * ex + ey * ey))
+            if cos > best + 1e-12:
+                best = cos
                 bk = k
     if bk < 0:
         bk = first
@@ -369,6 +390,10 @@ def _min_edge_outlet(z: np.ndarray, valid: np.ndarray) -> int:
     return bi
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 def _dx_rows(dx: float | np.ndarray, nrow: int) -> np.ndarray:
     arr = np.broadcast_to(np.asarray(dx, dtype=np.float64), (nrow,)).copy()
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
@@ -382,8 +407,8 @@ def fill_depressions(dem: np.ndarray, valid: np.ndarray, outlets: str = "edge") 
     Parameters
     ----------
     dem
-        Elevations ``(rows, cols)``; any real dtype (computed in float32, as pyflwdir
-        queues float32 elevations).
+        Elevations ``(rows, cols)``; any real dtype, rounded to float32 (pyflwdir queues
+        float32 elevations).
     valid
         Where ``dem`` holds data.
     outlets
@@ -400,11 +425,17 @@ def fill_depressions(dem: np.ndarray, valid: np.ndarray, outlets: str = "edge") 
 
     if outlets not in OUTLET_POLICIES:
         raise ValueError(f"outlets must be one of {OUTLET_POLICIES}, found {outlets!r}")
-    z = np.asarray(dem, dtype=np.float32).copy()
+    # float32 values carried in float64: pyflwdir raises a cell by ``z1 + (z0 - z1)``,
+    # which in float32 misses the spill level by an ulp when the two differ by more than
+    # a factor 2 (elevations near or below 0: coasts), leaving 1-ulp pits. In float64 the
+    # difference of two float32 values is exact (or rounds back to z0 below).
+    z = np.asarray(dem, dtype=np.float32).astype(np.float64)
     z[~valid] = np.nan
-    filled, _ = pyflwdir.dem.fill_depressions(z, outlets=outlets, nodata=np.nan)
-    del z
-    return np.asarray(filled, dtype=np.float32)
+    filled, d8 = pyflwdir.dem.fill_depressions(z, outlets=outlets, nodata=np.nan)
+    del z, d8
+    out = filled.astype(np.float32)
+    del filled
+    return out
 
 
 def conditioned_d8(
@@ -450,8 +481,9 @@ def conditioned_d8(
         return _steepest(z, valid, dxr, float(dy), -1, False)
     if conditioning != "fill":
         raise ValueError(f"conditioning must be 'fill' or 'none', found {conditioning!r}")
+    # pyflwdir's single outlet: the lowest raw edge cell (float32; ties row-major)
+    outlet = -1 if outlets == "edge" else _min_edge_outlet(_f32(dem), valid)
     filled = fill_depressions(dem, valid, outlets)
-    outlet = -1 if outlets == "edge" else _min_edge_outlet(filled, valid)
     code = _steepest(filled, valid, dxr, float(dy), outlet, True)
     g = _flat_gradient(filled, valid, code)
     if g.size:

@@ -47,22 +47,23 @@ UNITS = ("km2", "cells")
 CHANNELS = ("merged", "per_source")
 CODE_SYSTEMS = ("esri", "whitebox", "taudem", "grass")
 COVERAGES = ("bbox", "boundary")
-#: Bytes per region cell at the peak of the conditioned D8 (pyflwdir's fill), besides the
-#: DEM (4) and its mask (1); flow accumulation needs 14 (see geoharmony.labels.hydro).
-BYTES_PER_CELL = 16
+#: Bytes per region cell at the peak of the conditioned D8 (pyflwdir's fill in float64),
+#: besides the DEM (4) and its mask (1); accumulation needs 14 (geoharmony.labels.hydro).
+BYTES_PER_CELL = 32
 #: The conditioned D8's rules, recorded in the manifest (see geoharmony.labels.hydro).
 FLOW_RULES = {
     "fill": "priority flood (pyflwdir.dem.fill_depressions, Wang & Liu 2006)",
     "slope": "steepest drop per ground metre (dx, dy, hypot(dx, dy); dx per row)",
     "flats": "Barnes et al. 2014: G = 2 towards_lower + away_from_higher, no iteration cap",
     "ties": "real drop, then drop of G, then the first of N, NE, E, SE, S, SW, W, NW",
-    "outlets_off_edge": "towards the missing neighbour opposite the steepest rise; "
+    "outlets_off_edge": "towards the missing neighbour closest to the downslope direction; "
     "ties N, E, S, W, NE, SE, SW, NW",
 }
 #: Default margin (pixels of the label grid) read around a region's buffered area.
 DEFAULT_MARGIN = 64
-#: Default cap on a region's label raster, in megapixels (about 16 B per cell are used).
-DEFAULT_MAX_REGION_MPX = 600.0
+#: Default cap on a region's label raster, in megapixels (~37 B per cell at the peak:
+#: 400 Mpx ~ 14 GiB, what a 24 GiB machine can give one process beside others).
+DEFAULT_MAX_REGION_MPX = 400.0
 
 
 @dataclass(frozen=True, slots=True)
