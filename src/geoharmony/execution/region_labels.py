@@ -62,7 +62,7 @@ def _read_on(info: RasterInfo, dst: Grid, *, resampling: str) -> tuple[np.ndarra
     """Band 1 of ``info`` on ``dst``: a plain read on the same lattice, else a warp."""
     g = info.grid
     inv = ~g.transform
-    c, r = inv * (dst.transform.c, dst.transform.f)
+    c, r = inv @ (dst.transform.c, dst.transform.f)
     aligned = (
         g.crs == dst.crs
         and tuple(g.transform)[:2] == tuple(dst.transform)[:2]

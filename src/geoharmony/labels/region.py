@@ -41,13 +41,12 @@ def cell_sizes_m(grid: Grid, row_off: int, height: int) -> tuple[np.ndarray, flo
     geod = _geod(grid.crs)
     t = grid.transform
     rows = row_off + np.arange(height) + 0.5
-    x0, y0 = t * (grid.width / 2, 0)
+    x0, _ = t @ (grid.width / 2, 0)
     lon0 = np.full(height, x0)
     lat = np.asarray(t.f + t.e * rows, dtype=float)
     _, _, dx = geod.inv(lon0, lat, lon0 + t.a, lat)
     mid = float(t.f + t.e * (row_off + height / 2))
     _, _, dy = geod.inv(float(x0), mid, float(x0), mid + t.e)
-    del y0
     return np.abs(np.asarray(dx, dtype=float)), float(abs(dy))
 
 
