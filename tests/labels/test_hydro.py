@@ -47,7 +47,9 @@ def test_inclined_plane_east_is_code_1_everywhere(dx: float, dy: float) -> None:
     assert (code == 1).all()  # edges and corners included: they leave eastwards
     acc, cycles = flow_accumulation(code, valid)
     assert cycles == 0
-    np.testing.assert_array_equal(acc, np.broadcast_to(np.arange(1, 51, dtype=np.float32), acc.shape))
+    np.testing.assert_array_equal(
+        acc, np.broadcast_to(np.arange(1, 51, dtype=np.float32), acc.shape)
+    )
 
 
 def test_v_valley_converges_on_its_axis_and_flows_down_it() -> None:

@@ -103,3 +103,58 @@ def test_streams_recover_the_nhd_flowlines(nm: dict) -> None:
         recall[px] = near[truth].mean()
     print(f"NHD recall: {recall[1]:.1%} within 1 px, {recall[2]:.1%} within 2 px")
     assert recall[2] >= 0.70
+
+
+def test_extracted_patches_of_the_huc12_stitch_into_the_region(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The product path on the real case: geographic DEM, HUC12 boundary, 256 px patches."""
+    import geoharmony as gh
+
+    d = shared_data / CASE
+    cfgp = tmp_path / "pipeline.toml"
+    cfgp.write_text(
+        f"""
+[study_area]
+boundary = "{d / "WBDHU12.geojson"}"
+
+[grid]
+patch_size = 256
+stride = 256
+
+[modalities.dem]
+path = "{d / DEM}"
+
+[output]
+path = "{tmp_path / "out"}"
+
+[labels.flowdir]
+kind = "d8"
+dem = "dem"
+
+[labels.area]
+kind = "accumulation"
+dem = "dem"
+
+[labels.streams]
+kind = "streams"
+dem = "dem"
+threshold_km2 = 0.1
+"""
+    )
+    ds = gh.open_dataset(gh.extract(gh.load_config(cfgp)))
+    man = ds.manifest
+    assert man["label_qa"]["d8_undefined"] == 0 and man["label_qa"]["d8_cycle_cells"] == 0
+    (rec,) = man["outputs"]["area"]["regions"].values()  # one region: the HUC12
+    win = rec["window"]
+    with rasterio.open(ds.root / rec["path"]) as src:
+        region = src.read(1)
+    for i in range(len(ds)):
+        row = ds.index.iloc[i]
+        c = int(row["dem_col_off"]) - win["col_off"]
+        r = int(row["dem_row_off"]) - win["row_off"]
+        s = ds[i]
+        m = s["area_mask"]
+        np.testing.assert_array_equal(s["area"][0][m], region[r : r + 256, c : c + 256][m])
+    # the HUC12 drains through one outlet: its largest contributing area covers it
+    assert np.nanmax(region) > 100.0  # km² (the HUC12 is 104.9 km²)

@@ -85,7 +85,7 @@ def _is_edge(valid: np.ndarray, i: int, j: int) -> bool:
     nrow, ncol = valid.shape
     if i == 0 or j == 0 or i == nrow - 1 or j == ncol - 1:
         return True
-    for k in range(8):
+    for k in range(8):  # noqa: SIM110 - numba compiles loops, not any(generator)
         if not valid[i + DROW[k], j + DCOL[k]]:
             return True
     return False

@@ -87,7 +87,7 @@ def flow_labels(
     code = hydro.conditioned_d8(
         dem, valid, dx_rows, dy, outlets=lab.outlets, conditioning=lab.conditioning
     )
-    qa = hydro.d8_qa(code, valid)
+    qa: dict[str, Any] = dict(hydro.d8_qa(code, valid))
     qa["conditioning"] = lab.conditioning
     if lab.kind == "d8":
         mask = valid & (code != 0)

@@ -87,12 +87,12 @@ def label_qa_lines(manifest: dict[str, Any], index: Any) -> list[str]:
             f"  WARNING {row['label']}: region {row['region']} is "
             f"{row['positive_fraction']:.0%} positive (implausible over 50 %)"
         )
-    for name, per in d8_region_problems(manifest).items():
-        und = sum(p["undefined"] for p in per.values())
-        cyc = sum(p["cycle_cells"] for p in per.values())
-        val = sum(p["valid"] for p in per.values()) or 1
+    for name, d8per in d8_region_problems(manifest).items():
+        und = sum(p["undefined"] for p in d8per.values())
+        cyc = sum(p["cycle_cells"] for p in d8per.values())
+        val = sum(p["valid"] for p in d8per.values()) or 1
         out.append(
             f"  {name:<12} flow directions: {und} undefined cell(s) ({und / val:.4%}), "
-            f"{cyc} cell(s) on cycles, over {len(per)} region(s)"
+            f"{cyc} cell(s) on cycles, over {len(d8per)} region(s)"
         )
     return ["labels:", *out] if out else []

@@ -114,11 +114,11 @@ def _check_labels(ds: Any, rep: Report) -> None:
             qa = d8_array_problems(data, valid, enc)
             if qa["cycle_cells"]:
                 rep.problems.append(f"{name}: region {rid} has {qa['cycle_cells']} cells on cycles")
-            if o["kind"] == "d8" and o.get("params", {}).get("conditioning") == "fill":
-                if qa["undefined"]:
-                    rep.problems.append(
-                        f"{name}: region {rid} has {qa['undefined']} valid cells without a direction"
-                    )
+            conditioned = o["kind"] == "d8" and o["params"].get("conditioning") == "fill"
+            if conditioned and qa["undefined"]:
+                rep.problems.append(
+                    f"{name}: region {rid} has {qa['undefined']} valid cells without a direction"
+                )
             rep.checked.append(
                 f"{name}: region {rid} D8 re-checked ({qa['undefined']} undefined, "
                 f"{qa['cycle_cells']} on cycles)"
