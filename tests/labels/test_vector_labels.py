@@ -148,3 +148,30 @@ def test_per_source_channels_and_values_from_an_attribute(tmp_path: Path) -> Non
         both += int(((w[0] > 0) & (w[1] > 0)).sum())
     assert seen == [{0, 7}, {0, 2}]
     assert both > 0  # the stream crosses the lake: separable only with per-source bands
+
+
+def test_an_implausible_label_is_reported_by_info_validate_and_the_report(
+    tmp_path: Path,
+) -> None:
+    """A 500 m 'stream' buffer: most of its coverage is water, which QA must flag."""
+    from geoharmony.qa.summary import summary_text
+    from geoharmony.qa.validate import validate
+    from geoharmony.report.html import review
+    from geoharmony.viz.source import load_source
+
+    ds = _vector_scene(
+        tmp_path,
+        """
+        [labels.water]
+        kind = "vector"
+        grid = "dem"
+        sources = [{ path = "nhd.gpkg", layer = "flow", buffer_m = 500 }]
+        """,
+    )
+    qa = ds.manifest["label_qa"]
+    (row,) = qa["implausible_regions"]
+    assert row["label"] == "water" and row["positive_fraction"] > 0.5
+    assert qa["patches_without_positive"]["water"] == int((ds.index["water_positive"] == 0).sum())
+    assert "WARNING water: region all is" in summary_text(ds.root)
+    assert any("implausible" in n for n in validate(ds.root, check_inputs=False).notes)
+    assert any("label water: region all" in f.text for f in review(load_source(ds.root)))

@@ -210,8 +210,37 @@ def review(src: Source) -> list[Finding]:
                 )
         if len(src.inputs) > 20:
             break
+    out += _label_findings(src)
     order = {"warning": 0, "note": 1}
     return sorted(out, key=lambda f: order.get(f.level, 2))
+
+
+def _label_findings(src: Source) -> list[Finding]:
+    """Label QA (from the manifest's ``label_qa``): implausible regions, D8 problems, empties."""
+    qa = (getattr(src, "manifest", None) or {}).get("label_qa") or {}
+    out = []
+    for row in qa.get("implausible_regions", []):
+        out.append(
+            Finding(
+                "warning",
+                f"label {row['label']}: region {row['region']} is "
+                f"{row['positive_fraction']:.0%} positive (over "
+                f"{qa.get('max_positive_fraction', 0.5):.0%}): check the layer, its CRS and "
+                "buffer_m.",
+            )
+        )
+    if qa.get("d8_undefined") or qa.get("d8_cycle_cells"):
+        out.append(
+            Finding(
+                "warning",
+                f"flow labels: {qa.get('d8_undefined', 0)} valid cells without a direction, "
+                f"{qa.get('d8_cycle_cells', 0)} cells on cycles.",
+            )
+        )
+    for name, n in (qa.get("patches_without_positive") or {}).items():
+        if n:
+            out.append(Finding("note", f"label {name}: {n} patches have no positive pixel."))
+    return out
 
 
 def _crs_short(crs: CRS) -> str:
