@@ -30,7 +30,7 @@ def _rows_burned(res: float, all_touched: bool, buffer_m: float, tmp_path: Path)
     path = tmp_path / f"line_{res}_{buffer_m}.geojson"
     gpd.GeoDataFrame(geometry=[line], crs=UTM).to_file(path)
     layers = load_vector_layers([VectorSource(path, buffer_m=buffer_m)], grid, where="test")
-    out = burn(layers, grid, 0, 0, 40, 30, all_touched=all_touched)
+    out = burn(layers, grid, all_touched=all_touched)
     return sorted(np.flatnonzero(out[:, 20]).tolist())  # a column in the line's middle
 
 
@@ -154,10 +154,9 @@ def test_an_implausible_label_is_reported_by_info_validate_and_the_report(
     tmp_path: Path,
 ) -> None:
     """A 500 m 'stream' buffer: most of its coverage is water, which QA must flag."""
+    from geoharmony.qa.checks import review
     from geoharmony.qa.summary import summary_text
     from geoharmony.qa.validate import validate
-    from geoharmony.report.html import review
-    from geoharmony.viz.source import load_source
 
     ds = _vector_scene(
         tmp_path,
@@ -172,6 +171,7 @@ def test_an_implausible_label_is_reported_by_info_validate_and_the_report(
     (row,) = qa["implausible_regions"]
     assert row["label"] == "water" and row["positive_fraction"] > 0.5
     assert qa["patches_without_positive"]["water"] == int((ds.index["water_positive"] == 0).sum())
-    assert "WARNING water: region all is" in summary_text(ds.root)
-    assert any("implausible" in n for n in validate(ds.root, check_inputs=False).notes)
-    assert any("label water: region all" in f.text for f in review(load_source(ds.root)))
+    assert "warning label-implausible: label water: region all is" in summary_text(ds.root)
+    rep = validate(ds.root, check_inputs=False)
+    assert rep.ok and any(f.code == "label-implausible" for f in rep.findings)
+    assert any(f.code == "label-implausible" for f in review(ds.plan, ds.index, ds.manifest))

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from affine import Affine
 
 from geoharmony.execution.region_labels import region_label_info
 from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.window import Windows, subgrid
 from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.manifest import write_json_atomic
 from geoharmony.io.raster_info import RasterInfo
@@ -31,6 +31,7 @@ from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import LabelWindow, OutputSpec, Plan
 from geoharmony.planning.study_area import Region
+from geoharmony.planning.windows import output_windows, source_windows
 from geoharmony.writers import ArraySpec, Georef, get_writer
 
 #: Folder (inside the partial output) of the finished tasks' records.
@@ -87,10 +88,6 @@ def array_specs(outputs: Mapping[str, OutputSpec]) -> dict[str, ArraySpec]:
         specs[o.name] = ArraySpec(o.name, (o.bands, o.height, o.width), o.dtype, o.fill_value)
         specs[f"{o.name}_mask"] = ArraySpec(f"{o.name}_mask", (o.height, o.width), "bool", False)
     return specs
-
-
-def _dst_grid(ref: Grid, stride: int, i: int, j: int, p: int) -> Grid:
-    return Grid(ref.crs, ref.transform @ Affine.translation(j * stride, i * stride), p, p)
 
 
 def read_task(task: Task, *, decode_threads: str | None = None) -> dict[str, np.ndarray]:
@@ -172,32 +169,26 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
 
 def _output_windows(
     task: Task, sub: pd.DataFrame, infos: Mapping[str, RasterInfo], spec: OutputSpec
-) -> tuple[Grid, np.ndarray, np.ndarray]:
-    """The grid an output lies on and each patch's window origin ``(col, row)`` on it."""
-    if task.mode == "resample":  # every output lies on the reference patch grid
-        ref = infos[task.reference].grid
-        return (
-            ref,
-            sub["lattice_j"].to_numpy() * task.stride,
-            sub["lattice_i"].to_numpy() * task.stride,
-        )
-    g = spec.grid_of
-    return infos[g].grid, sub[f"{g}_col_off"].to_numpy(), sub[f"{g}_row_off"].to_numpy()
+) -> tuple[Grid, Windows]:
+    """The grid an output lies on and each patch's window on it (the plan's one answer)."""
+    return output_windows(
+        spec, infos, sub, mode=task.mode, reference=task.reference, stride=task.stride
+    )
 
 
 def _georef(task: Task) -> dict[str, list[Georef]]:
     """Each output's per-patch CRS and window transform (for writers with ``needs_georef``)."""
-    refs: dict[str, dict[int, Georef]] = {name: {} for name in task.outputs}
+    refs: dict[str, list[Georef | None]] = {name: [None] * len(task.rows) for name in task.outputs}
     regions = task.rows["region"].to_numpy()
     for rid, sub in task.rows.groupby("region", sort=False):
         infos = task.sources[str(rid)]
         pos = np.flatnonzero(regions == rid).tolist()
         for name, spec in task.outputs.items():
-            grid, c0, r0 = _output_windows(task, sub, infos, spec)
+            grid, ws = _output_windows(task, sub, infos, spec)
             crs = grid.crs.to_wkt()
-            for k, c, r in zip(pos, c0.tolist(), r0.tolist(), strict=True):
-                refs[name][k] = Georef(crs, grid.transform @ Affine.translation(c, r))
-    return {name: [by_pos[k] for k in range(len(task.rows))] for name, by_pos in refs.items()}
+            for k, w in zip(pos, ws, strict=True):
+                refs[name][k] = Georef(crs, subgrid(grid, w).transform)
+    return refs  # type: ignore[return-value]
 
 
 def _fill_modality(
@@ -212,7 +203,8 @@ def _fill_modality(
     spec = task.outputs[name]
     reader = _reader(info)
     data, mask = arrays[name], arrays[f"{name}_mask"]
-    c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
+    src = source_windows(sub, name)
+    c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
         # Windows of one size, read straight into the task's arrays (a region's rows
         # are contiguous in a task, so this is a view).
@@ -224,13 +216,10 @@ def _fill_modality(
             reader.read_into(c0, r0, d, m)
             data[pos], mask[pos] = d, m
         return
-    blocks = reader.read_group(
-        c0, r0, sub[f"{name}_width"].to_numpy(), sub[f"{name}_height"].to_numpy()
-    )
-    ref = infos[task.reference].grid
-    ii, jj = sub["lattice_i"].to_numpy(), sub["lattice_j"].to_numpy()
-    for k, b, i, j in zip(pos, blocks, ii, jj, strict=True):
-        dst = _dst_grid(ref, task.stride, int(i), int(j), task.patch_size)
+    blocks = reader.read_windows(src)
+    ref, dst_windows = _output_windows(task, sub, infos, spec)
+    for k, b, w in zip(pos, blocks, dst_windows, strict=True):
+        dst = subgrid(ref, w)
         data[k], mask[k] = warp_block(
             b,
             info.grid,
@@ -250,28 +239,26 @@ def _fill_label(
     pos: np.ndarray,
     arrays: dict[str, np.ndarray],
 ) -> None:
-    spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
-    grid, c0, r0 = _output_windows(task, sub, infos, spec)
+    grid, ws = _output_windows(task, sub, infos, task.outputs[name])
     if lab.kind == "vector":
-        _fill_vector(task, name, lab, infos, sub, pos, arrays, grid, c0, r0)
+        _fill_vector(task, name, lab, infos, sub, pos, arrays, grid, ws)
         return
-    if lab.region_level:
-        # windowed from the region's label raster, computed once before the tasks
-        rid = str(sub["region"].iloc[0])
-        win = task.label_windows[name][rid]
-        reader = _reader(region_label_info(Path(task.root), name, rid))
-        cols = np.asarray(c0) - win.col_off
-        rows = np.asarray(r0) - win.row_off
-        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-            sl = slice(int(pos[0]), int(pos[-1]) + 1)
-            reader.read_into(cols, rows, data[sl], mask[sl])
-        else:
-            d, m = data[pos], mask[pos]
-            reader.read_into(cols, rows, d, m)
-            data[pos], mask[pos] = d, m
-        return
-    raise AssertionError(f"unknown label kind {lab.kind!r}")  # pragma: no cover
+    if not lab.region_level:  # pragma: no cover - every other kind is region-level
+        raise AssertionError(f"unknown label kind {lab.kind!r}")
+    # windowed from the region's label raster, computed once before the tasks
+    rid = str(sub["region"].iloc[0])
+    win = task.label_windows[name][rid]
+    reader = _reader(region_label_info(Path(task.root), name, rid))
+    cols = ws.col_off - win.col_off
+    rows = ws.row_off - win.row_off
+    if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+        sl = slice(int(pos[0]), int(pos[-1]) + 1)
+        reader.read_into(cols, rows, data[sl], mask[sl])
+    else:
+        d, m = data[pos], mask[pos]
+        reader.read_into(cols, rows, d, m)
+        data[pos], mask[pos] = d, m
 
 
 def _fill_vector(
@@ -283,13 +270,11 @@ def _fill_vector(
     pos: np.ndarray,
     arrays: dict[str, np.ndarray],
     grid: Grid,
-    c0: np.ndarray,
-    r0: np.ndarray,
+    ws: Windows,
 ) -> None:
     """Burn a vector label; mask false outside its coverage and where its grid has no data."""
     from geoharmony import labels
 
-    spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
     base = str(lab.grid)
     key = (name, str(infos[base].path))
@@ -308,14 +293,14 @@ def _fill_vector(
     base_mask = arrays.get(f"{base}_mask")
     same_shape = base_mask is not None and base_mask.shape[1:] == mask.shape[1:]
     per_source = lab.channels == "per_source"
-    for k, c, r in zip(pos, c0, r0, strict=True):
-        args = (grid, int(c), int(r), spec.width, spec.height)
+    for k, w in zip(pos, ws, strict=True):
+        patch = subgrid(grid, w)
         if per_source:
             for b, layer in enumerate(layers):
-                data[k, b] = labels.burn([layer], *args, all_touched=lab.all_touched)
+                data[k, b] = labels.burn([layer], patch, all_touched=lab.all_touched)
         else:
-            data[k, 0] = labels.burn(layers, *args, all_touched=lab.all_touched)
-        m = labels.coverage_mask(cover, *args)
+            data[k, 0] = labels.burn(layers, patch, all_touched=lab.all_touched)
+        m = labels.coverage_mask(cover, patch)
         if same_shape:
             m &= base_mask[k]  # type: ignore[index]
         mask[k] = m

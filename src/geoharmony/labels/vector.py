@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from affine import Affine
 from pyproj import CRS
 from rasterio.features import rasterize
 
@@ -89,23 +88,13 @@ def load_vector_layers(
     return layers
 
 
-def burn(
-    layers: Sequence[VectorLayer],
-    grid: Grid,
-    col_off: int,
-    row_off: int,
-    width: int,
-    height: int,
-    *,
-    all_touched: bool,
-) -> np.ndarray:
-    """Burn the layers onto one window (later sources overwrite earlier ones)."""
-    out = np.zeros((height, width), dtype=np.uint8)
-    transform = grid.transform @ Affine.translation(col_off, row_off)
-    cols = np.array([0, width, width, 0], float)
-    rows = np.array([0, 0, height, height], float)
-    xs, ys = Grid(grid.crs, transform, width, height).to_xy(cols, rows)
-    box = shapely.box(xs.min(), ys.min(), xs.max(), ys.max())
+def burn(layers: Sequence[VectorLayer], patch: Grid, *, all_touched: bool) -> np.ndarray:
+    """Burn the layers onto one patch grid (later sources overwrite earlier ones).
+
+    ``patch`` is the window's own grid (:func:`geoharmony.geometry.window.subgrid`).
+    """
+    out = np.zeros((patch.height, patch.width), dtype=np.uint8)
+    box = shapely.box(*patch.bounds)
     for layer in layers:
         hits = layer.tree.query(box, predicate="intersects")
         if len(hits):
@@ -115,7 +104,7 @@ def burn(
             rasterize(
                 ((g, int(v)) for g, v in zip(layer.geoms[hits], vals, strict=True)),
                 out=out,
-                transform=transform,
+                transform=patch.transform,
                 all_touched=all_touched,
             )
     return out
@@ -147,12 +136,11 @@ def coverage_geometry(
     return shapely.union_all(geoms)
 
 
-def coverage_mask(
-    geom: Any, grid: Grid, col_off: int, row_off: int, width: int, height: int
-) -> np.ndarray:
-    """Pixels of a window whose centre lies inside the coverage geometry."""
+def coverage_mask(geom: Any, patch: Grid) -> np.ndarray:
+    """Pixels of a patch grid whose centre lies inside the coverage geometry."""
     if shapely.is_empty(geom):
-        return np.zeros((height, width), dtype=bool)
-    transform = grid.transform @ Affine.translation(col_off, row_off)
-    out = rasterize([(geom, 1)], out_shape=(height, width), transform=transform, dtype="uint8")
+        return np.zeros((patch.height, patch.width), dtype=bool)
+    out = rasterize(
+        [(geom, 1)], out_shape=(patch.height, patch.width), transform=patch.transform, dtype="uint8"
+    )
     return np.asarray(out > 0)
