@@ -110,9 +110,7 @@ def burn(layers: Sequence[VectorLayer], patch: Grid, *, all_touched: bool) -> np
     return out
 
 
-def coverage_geometry(
-    coverage: str | Path, layers: Sequence[VectorLayer], region: Any, grid: Grid
-) -> Any:
+def coverage_geometry(coverage: str, layers: Sequence[VectorLayer], region: Any, grid: Grid) -> Any:
     """Where a vector label's sources say something, in ``grid``'s CRS.
 
     ``"bbox"``: the bounding box of every source feature (after buffering);

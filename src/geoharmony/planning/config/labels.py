@@ -88,7 +88,7 @@ class LabelConfig:
     sources: tuple[VectorSource, ...] = ()
     dem: str | None = None
     all_touched: bool = False
-    coverage: str | Path = "bbox"
+    coverage: str = "bbox"  # "bbox", "boundary" or an absolute polygon file path
     channels: str = "merged"
     conditioning: str = "fill"
     outlets: str = "edge"
@@ -276,15 +276,13 @@ def _vector(
             )
         )
     cov_raw = r.get("coverage", str, "bbox")
-    coverage: str | Path = cov_raw
+    coverage = str(cov_raw)
     if cov_raw not in COVERAGES:
         p = Path(cov_raw).expanduser()
-        coverage = p if p.is_absolute() else base / p
-        if not coverage.exists():
-            r.fail(
-                "coverage",
-                f"must be 'bbox', 'boundary' or a polygon file; {coverage} does not exist",
-            )
+        p = p if p.is_absolute() else base / p
+        if not p.exists():
+            r.fail("coverage", f"must be 'bbox', 'boundary' or a polygon file; {p} does not exist")
+        coverage = str(p)
     return LabelConfig(
         name,
         "vector",
