@@ -196,3 +196,38 @@ def test_a_user_flow_direction_raster_is_converted_to_esri(tmp_path: Path, syste
         s = ds[i]
         np.testing.assert_array_equal(s["fdr_mask"], s["flowdir_mask"])
         np.testing.assert_array_equal(s["fdr"], s["flowdir"])
+
+
+def test_resample_mode_conditions_the_dem_warped_onto_the_reference(tmp_path: Path) -> None:
+    """Reference = the 30 m Albers raster: the 10 m UTM DEM is warped onto it per region."""
+    extra = (
+        FLOW
+        + """
+    [labels.raw]
+    kind = "d8"
+    dem = "dem"
+    conditioning = "none"
+
+    [labels.one]
+    kind = "accumulation"
+    dem = "dem"
+    outlets = "min"
+    units = "cells"
+    """
+    )
+    cfgp = _scene(tmp_path, extra, mode="resample")
+    cfgp.write_text(cfgp.read_text().replace('reference = "dem"', 'reference = "opt"'))
+    ds = gh.open_dataset(gh.extract(gh.load_config(cfgp)))
+    outs = ds.manifest["outputs"]
+    win = outs["flowdir"]["regions"]["all"]["window"]
+    assert win["grid_of"] == "opt"
+    qa = ds.manifest["label_qa"]["d8"]
+    assert qa["flowdir"]["all"]["undefined"] == 0 and qa["flowdir"]["all"]["cycle_cells"] == 0
+    assert qa["raw"]["all"]["undefined"] > 0  # unconditioned: pits and flats have no code
+    # one outlet: the largest accumulation is every valid cell of the region window
+    assert outs["one"]["params"]["outlets"] == "min"
+    assert ds.manifest["label_qa"]["d8"]["one"]["all"]["undefined"] == 0
+    with rasterio.open(ds.root / outs["one"]["regions"]["all"]["path"]) as src:
+        acc = src.read(1)
+        valid = src.read_masks(1) > 0
+    assert np.nanmax(acc) == valid.sum()
