@@ -191,6 +191,8 @@ def test_a_user_flow_direction_raster_is_converted_to_esri(tmp_path: Path, syste
     """
     ds = gh.open_dataset(gh.extract(gh.load_config(_scene(tmp_path / "b", FLOW + extra))))
     assert ds.manifest["outputs"]["fdr"]["params"]["source_codes"] == system
+    (inp,) = ds.manifest["inputs"]["labels"]["fdr"]
+    assert inp["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert "fdr" in ds.d8_encodings
     for i in range(0, len(ds), 5):
         s = ds[i]

@@ -225,6 +225,8 @@ def input_records(plan: Plan) -> dict[str, Any]:
         for name, lab in cfg.labels.items()
         if lab.kind == "vector"
     }
+    for name, per in plan.label_sources.items():  # kind = "raster" label sources
+        labels[name] = [{**record(i.path, i.to_dict()), "region": rid} for rid, i in per.items()]
     boundary = cfg.study_area.boundary
     return {
         "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},

@@ -587,7 +587,7 @@ def flow_accumulation(
 
 @njit(cache=True)
 def _sinks(code: np.ndarray, valid: np.ndarray) -> tuple[int, int]:
-    """(valid cells without a code, valid cells whose code points to a valid cell's... none)."""
+    """``(valid cells without a code, valid cells draining off the data)``."""
     nrow, ncol = code.shape
     undefined = 0
     off = 0

@@ -390,8 +390,6 @@ def _label_spec(
             codes = {"none": 0, "stream": 1}
             params["threshold_km2"] = lab.threshold_km2
     else:  # raster
-        info = sources[regions[0].id].get(lab.grid or "") if regions else None
-        del info
         params.update(path=str(lab.path), margin_px=lab.margin, region_level=True)
         if lab.codes is not None:
             codes = code_map(lab.encoding)
