@@ -175,3 +175,21 @@ def test_an_implausible_label_is_reported_by_info_validate_and_the_report(
     rep = validate(ds.root, check_inputs=False)
     assert rep.ok and any(f.code == "label-implausible" for f in rep.findings)
     assert any(f.code == "label-implausible" for f in review(ds.plan, ds.index, ds.manifest))
+
+
+def test_min_positive_on_a_vector_label(tmp_path: Path) -> None:
+    label = """
+        [labels.water]
+        kind = "vector"
+        grid = "dem"
+        coverage = "boundary"
+        sources = [{ path = "nhd.gpkg", layer = "flow", buffer_m = 15 }]
+        """
+    full = _vector_scene(tmp_path / "a", label)
+    kept = _vector_scene(
+        tmp_path / "b",
+        label.replace('kind = "vector"', 'kind = "vector"\n        min_positive = 20'),
+    )
+    pos = full.index["water_positive"].to_numpy()
+    assert 0 < len(kept) == int((pos >= 20).sum()) < len(full)
+    assert set(kept.index["patch_id"]) == set(full.index["patch_id"][pos >= 20])

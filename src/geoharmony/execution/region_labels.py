@@ -25,6 +25,7 @@ import shapely
 
 from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.window import subgrid
 from geoharmony.io.manifest import sha256_file, write_json_atomic
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.io.reader import RasterReader
@@ -41,6 +42,7 @@ from geoharmony.labels.region import (
 )
 from geoharmony.planning.config.labels import FLOW_KINDS
 from geoharmony.planning.plan import WARP_MARGIN, LabelWindow, Plan, _task_size
+from geoharmony.planning.windows import region_windows
 
 #: Folder of the region label rasters inside a dataset.
 LABELS_DIR = "labels"
@@ -181,17 +183,22 @@ def region_label_info(root: Path, name: str, region: str) -> RasterInfo:
 def apply_min_positive(plan: Plan, root: Path) -> Plan:
     """Drop the patches with fewer positive pixels than a label's ``min_positive``.
 
-    Counts come from the region label rasters (``streams``, categorical ``raster``), so
-    the decision is made before any patch is written; the plan's tasks are cut anew.
+    Counts come from the region label rasters (``streams``, categorical ``raster``) or,
+    for ``vector`` labels, from burning each patch window (pixels inside the coverage;
+    the grid modality's own validity is not read for this count), so the decision is made
+    before any patch is written; the plan's tasks are cut anew.
     """
     cfg = plan.config
-    rules = {n: lab for n, lab in cfg.labels.items() if lab.min_positive and lab.region_level}
+    rules = {n: lab for n, lab in cfg.labels.items() if lab.min_positive}
     if not rules or not len(plan.table):
         return plan
     keep = np.ones(len(plan.table), dtype=bool)
     t = plan.table
     for name, lab in rules.items():
         spec = plan.outputs[name]
+        if lab.kind == "vector":
+            keep &= _vector_positives(plan, name) >= lab.min_positive
+            continue
         for region, win in plan.label_windows[name].items():
             rows = np.flatnonzero(t["region"].to_numpy() == region)
             if not len(rows):
@@ -217,3 +224,25 @@ def apply_min_positive(plan: Plan, root: Path) -> Plan:
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
     return dataclasses.replace(plan, table=table, task_size=task_size)
+
+
+def _vector_positives(plan: Plan, name: str) -> np.ndarray:
+    """Burned pixels (any band, inside the coverage) of a vector label, per patch."""
+    from geoharmony.labels.vector import (
+        burn,
+        coverage_geometry,
+        coverage_mask,
+        load_vector_layers,
+    )
+
+    lab = plan.config.labels[name]
+    out = np.zeros(len(plan.table), dtype=np.int64)
+    regions = {r.id: r for r in plan.regions}
+    for rw in region_windows(plan, name):
+        layers = load_vector_layers(lab.sources, rw.grid, where=f"[labels.{name}]")
+        cover = coverage_geometry(lab.coverage, layers, regions[rw.region], rw.grid)
+        for k, w in zip(rw.positions, rw.windows, strict=True):
+            patch = subgrid(rw.grid, w)
+            burned = burn(layers, patch, all_touched=lab.all_touched) > 0
+            out[k] = int(np.count_nonzero(burned & coverage_mask(cover, patch)))
+    return out
