@@ -10,9 +10,10 @@ resolve_flats -> flowdir``) without its epsilon-inflated DEM:
    (``outlets = "edge"``), or only the lowest of those (``outlets = "min"``; ties: the
    first in row-major order, as pyflwdir pops them).
 2. **Steepest descent** on the filled surface with ground distances: the drop to each
-   of the 8 neighbours divided by ``dx``, ``dy`` or ``hypot(dx, dy)`` metres. The largest
-   strictly positive drop wins; ties go to the first neighbour in the order N, NE, E,
-   SE, S, SW, W, NW (PySheds' order).
+   of the 8 neighbours divided by ``dx`` (per row), ``dy`` or ``hypot(dx, dy)`` metres.
+   The largest strictly positive drop wins; exact ties are broken by the flat gradient
+   ``G`` below (the limit of PySheds' ``flowdir(dem + eps * G)`` for ``eps -> 0``), then
+   by the first neighbour in the order N, NE, E, SE, S, SW, W, NW (PySheds' order).
 3. **Outlets** without a lower neighbour drain off the edge, towards the missing
    neighbour (outside the raster or nodata) closest in angle to the local downslope
    direction (finite differences over the valid row and column neighbours), so water
@@ -26,7 +27,7 @@ resolve_flats -> flowdir``) without its epsilon-inflated DEM:
    drain) plus one, and ``away_from_higher`` is the largest distance from the flat's high
    edges (flat cells next to higher terrain) minus the cell's own distance. A flat cell
    drains to the same-elevation neighbour with the steepest descent of ``G`` over the
-   ground distance (ties as in 2). ``G`` strictly decreases along every flat path, so no
+   ground distance (ties in neighbour order). ``G`` strictly decreases along every flat path, so no
    cycle can form. Unlike PySheds there is no iteration cap (``max_iter``) nor uint16
    overflow, so flats of any size drain.
 
