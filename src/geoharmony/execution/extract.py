@@ -46,6 +46,11 @@ from geoharmony.execution.checksums import store_checksums
 from geoharmony.execution.failures import FAILURES, collect, summary
 from geoharmony.execution.lock import OutputLock
 from geoharmony.execution.progress import Progress
+from geoharmony.execution.region_labels import (
+    LABELS_DIR,
+    apply_min_positive,
+    build_region_labels,
+)
 from geoharmony.execution.resume import TASKS, Layout, State
 from geoharmony.execution.shards import (
     SHARDS,
@@ -60,6 +65,7 @@ from geoharmony.io.atomic import atomic_path, write_json_atomic
 from geoharmony.io.durable import remove_tree, replace_dir
 from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions
+from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
 from geoharmony.planning.persist import PLAN, save_plan
@@ -254,23 +260,32 @@ def extract(
             )
         if state is State.ABSENT:
 
+            planned = plan
+
             def build(folder: Path) -> None:
+                # Region-level labels first (once per region), then the patch filter,
+                # which decides the store's size.
+                build_region_labels(planned, folder)
+                kept = apply_min_positive(planned, folder)
                 w = writer_cls(folder)
                 w.create(
-                    array_specs(plan.outputs),
-                    plan.n_patches,
+                    array_specs(kept.outputs),
+                    kept.n_patches,
                     patches_per_shard=cfg.output.patches_per_shard,
                     compression=cfg.output.compression,
                 )
                 w.close()
                 # sharded runs are marked (foreign shards are refused); n_tasks for messages
                 write_json_atomic(
-                    folder / RUN_INFO, {"sharded": shard is not None, "n_tasks": plan.n_tasks}
+                    folder / RUN_INFO, {"sharded": shard is not None, "n_tasks": kept.n_tasks}
                 )
 
             _disk_errors(
                 lay, 0, plan.n_tasks, lambda: _create_partial(lay, build, shared=shard is not None)
             )
+        # the region labels' records (made with the store; resumable) and the filtered plan
+        region_labels = build_region_labels(plan, lay.partial)
+        plan = apply_min_positive(plan, lay.partial)
         done = resume.done_tasks(lay)
         if finish:
             missing = sorted(set(range(plan.n_tasks)) - set(_task_records(lay.partial)))
@@ -323,7 +338,7 @@ def extract(
         bar.stop()
         _refuse_if_nothing_completed(plan, lay)
         failures = _disk_errors(
-            lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records)
+            lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records, region_labels)
         )
         if failures:
             _publish_incomplete(lay)
@@ -474,6 +489,8 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
         for name, lab in cfg.labels.items()
         if lab.kind == "vector"
     }
+    for name, per in plan.label_sources.items():  # kind = "raster" label sources
+        labels[name] = [{**record(i.path, i.to_dict()), "region": rid} for rid, i in per.items()]
     boundary = cfg.study_area.boundary
     return {
         "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},
@@ -482,7 +499,12 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
     }
 
 
-def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> list[dict[str, Any]]:
+def _finish(
+    plan: Plan,
+    lay: Layout,
+    inputs: dict[str, Any],
+    region_labels: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
     """RUNNING -> FINISHED: write the index, then the manifest, once every task is recorded.
 
     Returns the failures: with failed regions the manifest says ``complete: false``,
@@ -501,6 +523,11 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> list[dict[str, A
         for rec in records:
             vf[rec["start"] : rec["start"] + rec["n"]] = rec["valid_fraction"][name]
         gdf[f"{name}_valid_fraction"] = vf
+        if any(name in rec.get("positive", {}) for rec in records):
+            pc = np.zeros(plan.n_patches, dtype=np.int64)
+            for rec in records:
+                pc[rec["start"] : rec["start"] + rec["n"]] = rec["positive"][name]
+            gdf[f"{name}_positive"] = pc
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
     with atomic_path(root / INDEX) as tmp:
@@ -549,6 +576,9 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> list[dict[str, A
                 "grid_of": o.grid_of,
                 "resampling": o.resampling if plan.mode == "resample" else None,
                 "codes": dict(o.codes) if o.codes else None,
+                "d8_encoding": o.d8_encoding,
+                "params": dict(o.params) if o.params else None,
+                "regions": (region_labels or {}).get(name),
             }
             for name, o in plan.outputs.items()
         },
@@ -576,7 +606,11 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> list[dict[str, A
         (root / FAILURES).unlink(missing_ok=True)
         remove_tree(root / SHARDS)
         (root / RUN_INFO).unlink(missing_ok=True)
+    manifest["label_qa"] = label_qa_summary(manifest, gdf)
     faults.point("before-manifest")
     write_json_atomic(root / MANIFEST, manifest)
     faults.point("manifest-written")
+    if not failures:  # the records live on in the manifest (a retry still needs them)
+        for p in (root / LABELS_DIR).glob("*/*.json"):
+            p.unlink()
     return failures
