@@ -26,6 +26,7 @@ from geoharmony.execution.stats import merge_moments
 from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
 from geoharmony.planning.config import Config
+from geoharmony.planning.ownership import cross_region_duplicates
 from geoharmony.planning.plan import Plan, compute_plan, plan_frame
 from geoharmony.writers import get_writer
 
@@ -256,6 +257,9 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
             "n_patches": plan.n_patches,
             "n_candidates": plan.candidates,
             "regions": [r.id for r in plan.regions],
+            "regions_without_patches": plan.regions_without_patches,
+            "cross_region_duplicates": len(cross_region_duplicates(plan.table)),
+            "notes": list(plan.notes),
             "task_size": plan.task_size,
         },
         "store": {

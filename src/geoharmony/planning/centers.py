@@ -8,10 +8,10 @@ import shapely
 
 from geoharmony.errors import ConfigError
 from geoharmony.planning.config import Config
-from geoharmony.planning.plan import plan
+from geoharmony.planning.plan import Plan, compute_plan, plan_frame
 
 
-def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
+def write_centers(cfg: Config, out: Path | None, *, plan: Plan | None = None) -> tuple[Path, int]:
     """Plan ``cfg`` and write its centres; the format follows the file extension.
 
     GeoJSON holds one geometry per feature, so there the footprints are WKT strings.
@@ -26,7 +26,7 @@ def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
         raise ConfigError(
             f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}"
         )
-    gdf = plan(cfg)
+    gdf = plan_frame(plan if plan is not None else compute_plan(cfg))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     if ext in (".parquet", ".geoparquet"):

@@ -14,7 +14,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,16 @@ from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.planning.config import Config
-from geoharmony.planning.study_area import Region, load_regions
+from geoharmony.planning.ownership import lattice_key, owners, regions_touched
+from geoharmony.planning.splits import (
+    SPLITS,
+    apply_guard,
+    assign_splits,
+    check_not_empty,
+    leaking,
+    split_lines,
+)
+from geoharmony.planning.study_area import Region, _densify, load_regions
 
 WGS84 = CRS.from_epsg(4326)
 #: Lattice points per side of one spatial tile: patches are ordered tile by tile.
@@ -76,6 +85,7 @@ class Plan:
     table: pd.DataFrame
     task_size: int
     candidates: int
+    notes: tuple[str, ...] = ()  # what the plan decided that a user should read
 
     @property
     def n_patches(self) -> int:
@@ -86,6 +96,12 @@ class Plan:
     def n_tasks(self) -> int:
         """Number of tasks."""
         return math.ceil(self.n_patches / self.task_size) if self.n_patches else 0
+
+    @property
+    def regions_without_patches(self) -> list[str]:
+        """Ids of the regions that got no patch (too small, not covered, owned elsewhere)."""
+        have = set(self.table["region"]) if len(self.table) else set()
+        return [r.id for r in self.regions if r.id not in have]
 
     def task_range(self, task: int) -> tuple[int, int]:
         """Patch positions ``[start, stop)`` of one task."""
@@ -135,22 +151,114 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
     outputs = _output_specs(cfg, reference, sources, regions)
 
-    frames = []
+    frames: dict[str, pd.DataFrame] = {}
     n_candidates = 0
-    for region in regions:
-        infos = sources[region.id]
-        frame, n = _plan_region(cfg, region, infos, reference, outputs)
+    for members in _lattice_groups(cfg, regions, sources, reference):
+        got, n = _plan_group(cfg, members, sources, reference, outputs)
         n_candidates += n
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    s = cfg.output.patches_per_shard
-    task_size = _task_size(len(table), s)
+        frames.update(got)
+    parts = [frames[r.id] for r in regions if r.id in frames]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    notes: list[str] = []
+    plan = Plan(cfg, reference, g.mode, tuple(regions), sources, outputs, table, 1, n_candidates)
+    if len(table):
+        table = _split_and_guard(plan, notes)
+    task_size = _task_size(len(table), cfg.output.patches_per_shard)
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
-        table["split"] = _assign_splits(cfg, table)
-    return Plan(
-        cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates
-    )
+    return replace(plan, table=table, task_size=task_size, notes=tuple(notes))
+
+
+def _split_and_guard(plan: Plan, notes: list[str]) -> pd.DataFrame:
+    """Assign splits, then drop (or mark) val/test patches that overlap train footprints."""
+    cfg, table = plan.config, plan.table
+    split = assign_splits(cfg, table, [r.id for r in plan.regions])
+    before = {s: int(np.sum(split == s)) for s in SPLITS}
+    leaked: dict[str, int] = {}
+    if cfg.split is not None:
+        fps = [footprints(plan, name) for name in plan.config.modalities]
+        res = apply_guard(cfg.split, split, leaking(split, fps))
+        leaked = dict(res.n_leaking)
+        table = table.loc[res.keep].reset_index(drop=True)
+        split = res.split[res.keep]
+        check_not_empty(cfg, split, before, leaked)
+    table["split"] = split
+    notes.extend(split_lines(cfg, split, leaked))
+    return table
+
+
+def _lattice_groups(
+    cfg: Config,
+    regions: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+) -> list[list[Region]]:
+    """Regions grouped by the lattice they share (same reference grid), in region order."""
+    groups: dict[str, list[Region]] = {}
+    for r in regions:
+        key = lattice_key(sources[r.id][reference].grid, cfg.grid.patch_size, cfg.grid.stride)
+        groups.setdefault(key, []).append(r)
+    return list(groups.values())
+
+
+def _plan_group(
+    cfg: Config,
+    members: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Plan the regions sharing one lattice: every lattice point once, in its owner."""
+    ref = sources[members[0].id][reference].grid
+    lat = Lattice(ref, cfg.grid.patch_size, cfg.grid.stride)
+    key = lattice_key(ref, lat.patch_size, lat.stride)
+    members = sorted(members, key=lambda r: r.id)  # region id breaks ownership ties
+    crs = members[0].crs
+    areas = [_geom_in(r, crs, "geometry") for r in members]
+    bounds = [_geom_in(r, crs, "boundary") for r in members]
+    # Candidates: the keep rule on the union of the (buffered) areas, so that the regions
+    # of a lattice together keep exactly what one region covering their union keeps.
+    union = shapely.union_all(np.asarray(areas, dtype=object))
+    union_ref = _dense_to(union, crs, ref.crs)
+    if shapely.is_empty(union_ref) or not np.all(np.isfinite(shapely.bounds(union_ref))):
+        raise CRSMismatchError(
+            f"{cfg.study_area.boundary}: region(s) {', '.join(r.id for r in members)} cannot "
+            f"be transformed into the reference raster's CRS ({ref.crs.to_string()})"
+        )
+    ii, jj = lat.covering(tuple(shapely.bounds(union_ref)))
+    n_cand = len(ii)
+    kept = _keep(cfg, lat, union_ref, ii, jj)
+    ii, jj = ii[kept], jj[kept]
+    cx, cy = lat.xy(ii, jj)
+    bx, by = transform_points(cx, cy, ref.crs, crs)
+    owner = owners(bx, by, bounds)
+    touched = regions_touched(bx, by, areas, [r.id for r in members])
+    out = {}
+    for k, region in enumerate(members):
+        sel = owner == k
+        frame = _plan_region(
+            cfg, region, sources[region.id], reference, outputs, lat, ii[sel], jj[sel]
+        )
+        frame["lattice"] = key
+        frame["regions_touched"] = touched[sel][_tile_order(ii[sel], jj[sel])]
+        out[region.id] = frame
+    return out, n_cand
+
+
+def _geom_in(region: Region, crs: CRS, which: str) -> Any:
+    """A region's area or boundary in ``crs`` (all regions of one file share its CRS)."""
+    return region.in_crs(crs, which=which) if region.crs != crs else getattr(region, which)
+
+
+def _dense_to(geom: Any, src: CRS, dst: CRS) -> Any:
+    if src == dst:
+        return geom
+    return to_crs(np.array([_densify(geom, src)]), src, dst)[0]
+
+
+def _tile_order(ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """Spatial order: tile by tile, then row-major inside a tile (compact tasks)."""
+    return np.lexsort((jj, ii, jj // TILE, ii // TILE))
 
 
 def _task_size(n: int, shard: int) -> int:
@@ -255,21 +363,13 @@ def _plan_region(
     infos: Mapping[str, RasterInfo],
     reference: str,
     outputs: Mapping[str, OutputSpec],
-) -> tuple[pd.DataFrame, int]:
-    ref = infos[reference].grid
-    lat = Lattice(ref, cfg.grid.patch_size, cfg.grid.stride)
-    geom_ref = region.in_crs(ref.crs)
-    if shapely.is_empty(geom_ref) or not np.all(np.isfinite(shapely.bounds(geom_ref))):
-        raise CRSMismatchError(
-            f"{cfg.study_area.boundary}: region {region.id!r} cannot be transformed into the "
-            f"reference raster's CRS ({ref.crs.to_string()})"
-        )
-    ii, jj = lat.covering(tuple(shapely.bounds(geom_ref)))
-    n_cand = len(ii)
-    kept = _keep(cfg, lat, geom_ref, ii, jj)
-    ii, jj = ii[kept], jj[kept]
-    # Spatial order: tile by tile, then row-major inside a tile (compact tasks).
-    order = np.lexsort((jj, ii, jj // TILE, ii // TILE))
+    lat: Lattice,
+    ii: np.ndarray,
+    jj: np.ndarray,
+) -> pd.DataFrame:
+    """The rows of one region's (owned) lattice points, with every modality's window."""
+    ref = lat.grid
+    order = _tile_order(ii, jj)
     ii, jj = ii[order], jj[order]
     cx, cy = lat.xy(ii, jj)
     lon, latd = transform_points(cx, cy, ref.crs, WGS84)
@@ -304,7 +404,7 @@ def _plan_region(
         cols[f"{name}_dcol"] = ch.dcol
         cols[f"{name}_drow"] = ch.drow
         cols[f"{name}_offset_m"] = ch.offset_m
-    return pd.DataFrame(cols), n_cand
+    return pd.DataFrame(cols)
 
 
 def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
@@ -355,53 +455,6 @@ def _resample_windows(
     cols[f"{name}_dcol"] = np.zeros(n)
     cols[f"{name}_drow"] = np.zeros(n)
     cols[f"{name}_offset_m"] = np.zeros(n)
-
-
-# -- splits -----------------------------------------------------------------------------
-def _uniform_hash(a: np.ndarray, b: np.ndarray, seed: int) -> np.ndarray:
-    """Deterministic uniform [0, 1) values from integer pairs (splitmix64 mixing)."""
-    with np.errstate(over="ignore"):
-        z = (a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
-            b.astype(np.uint64) + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9)
-        )
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-def _split_of(u: np.ndarray, fractions: tuple[float, float, float]) -> np.ndarray:
-    edges = np.cumsum(fractions)
-    names = np.array(["train", "val", "test"], dtype=object)
-    return names[np.minimum(np.searchsorted(edges, u, side="right"), 2)]
-
-
-def _assign_splits(cfg: Config, table: pd.DataFrame) -> np.ndarray:
-    sc = cfg.split
-    if sc is None:
-        return np.full(len(table), "train", dtype=object)
-    if sc.by == "region":
-        ids = sorted(table["region"].unique())
-        if sc.lists:
-            lookup = {rid: k for k, v in sc.lists.items() for rid in v}
-            return table["region"].map(lambda r: lookup.get(r, "unassigned")).to_numpy(dtype=object)
-        rng = np.random.default_rng(sc.seed)
-        perm = rng.permutation(len(ids))
-        n = len(ids)
-        n_train = round(sc.fractions[0] * n)
-        n_val = round(sc.fractions[1] * n)
-        names = np.array(["test"] * n, dtype=object)
-        names[perm[:n_train]] = "train"
-        names[perm[n_train : n_train + n_val]] = "val"
-        lookup2 = dict(zip(ids, names, strict=True))
-        return table["region"].map(lookup2).to_numpy(dtype=object)
-    # by block: square blocks of block_m metres in a global equal-area CRS.
-    x, y = transform_points(
-        table["lon"].to_numpy(), table["lat"].to_numpy(), WGS84, CRS.from_epsg(6933)
-    )
-    bx = np.floor(x / sc.block_m).astype(np.int64)
-    by = np.floor(y / sc.block_m).astype(np.int64)
-    return _split_of(_uniform_hash(bx, by, sc.seed), sc.fractions)
 
 
 # -- public GeoDataFrame view ----------------------------------------------------------

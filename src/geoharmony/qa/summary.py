@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from geoharmony.planning.ownership import duplicates_line
 from geoharmony.reading.dataset import open_dataset
 
 
@@ -49,6 +50,16 @@ def summary_text(path: str | Path) -> str:
             lines.append(f"  {name:<12} " + ", ".join(bands[:4]) + more)
     counts = idx["split"].value_counts().to_dict()
     lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    ok, dup = duplicates_line(idx)
+    lines.append(f"lattice   {dup}" + ("" if ok else "  (INVALID: rerun extract)"))
+    empty = p.get("regions_without_patches") or []
+    if empty:
+        more = " …" if len(empty) > 10 else ""
+        lines.append(
+            f"empty     {len(empty)} region(s) without patches: {', '.join(empty[:10])}{more}"
+        )
+    for note in p.get("notes", []):
+        lines.append(note)
     per_region = idx["region"].value_counts()
     if len(per_region) > 1:
         lines.append(

@@ -9,6 +9,7 @@ import numpy as np
 
 from geoharmony.errors import DatasetError
 from geoharmony.io.manifest import sha256_file
+from geoharmony.planning.ownership import duplicates_line
 from geoharmony.reading.dataset import open_dataset
 
 
@@ -45,6 +46,8 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
         rep.problems.append("index patch_index is not 0..n-1 in order")
     if idx["patch_id"].duplicated().any():
         rep.problems.append("index has duplicate patch_id values")
+    ok, dup = duplicates_line(idx)
+    (rep.checked if ok else rep.problems).append(f"index: {dup}")
     rep.checked.append(f"index: {len(idx)} rows")
     store = ds.store
     for name, o in m["outputs"].items():

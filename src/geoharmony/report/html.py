@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from pyproj import CRS
 
+from geoharmony.planning.ownership import duplicates_line
 from geoharmony.viz.source import Source, fmt_m, load_source
 
 #: The warning every native-mode dataset with differing footprints must show.
@@ -130,16 +131,12 @@ def review(src: Source) -> list[Finding]:
                         "promised.",
                     )
                 )
-    # overlapping patches and splits
-    if src.stride < src.patch_size and "split" in idx and idx["split"].nunique() > 1:
-        out.append(
-            Finding(
-                "warning",
-                f"patches overlap (stride {src.stride} < patch size {src.patch_size} px): "
-                "neighbouring patches in different splits share pixels (train/test leakage "
-                "at split boundaries).",
-            )
-        )
+    # one owner per lattice point, and the leakage guard
+    if len(idx):
+        ok, line = duplicates_line(idx)
+        out.append(Finding("note" if ok else "warning", line + "."))
+    for line in src.manifest.get("plan", {}).get("notes", []):
+        out.append(Finding("note", str(line)))
     if "split" in idx:
         present = set(idx["split"].astype(str))
         missing = [s for s in ("train", "val", "test") if s not in present]
