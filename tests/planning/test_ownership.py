@@ -113,8 +113,9 @@ def _expected_owner(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("buffer_m", [0.0, 500.0])
 @pytest.mark.parametrize("keep", ["center", "inside", "overlap"])
 def test_adjacent_regions_share_one_lattice(tmp_path: Path, buffer_m: float, keep: str) -> None:
-    single = compute_plan(gh.load_config(_project(tmp_path, multi=False, buffer_m=buffer_m, keep=keep))).table
-    multi = compute_plan(gh.load_config(_project(tmp_path, multi=True, buffer_m=buffer_m, keep=keep))).table
+    kw = {"buffer_m": buffer_m, "keep": keep}
+    single = compute_plan(gh.load_config(_project(tmp_path, multi=False, **kw))).table  # type: ignore[arg-type]
+    multi = compute_plan(gh.load_config(_project(tmp_path, multi=True, **kw))).table  # type: ignore[arg-type]
     assert len(single) > 50
     # each lattice point once
     assert not cross_region_duplicates(multi).size
@@ -130,7 +131,7 @@ def test_adjacent_regions_share_one_lattice(tmp_path: Path, buffer_m: float, kee
     wrong = multi.loc[multi["region"].to_numpy() != expect, ["patch_id", "center_x", "center_y"]]
     assert wrong.empty, wrong.head()
     # centres on shared borders exist, so the half-open rule was exercised
-    xs, ys = _edges()
+    xs, _ = _edges()
     on_x = np.isin(multi["center_x"].to_numpy(), xs[1:3])
     assert on_x.sum() >= 3
     # identical windows to the single-region plan for the same lattice point
@@ -166,8 +167,12 @@ def test_owners_property_on_a_partition(xs: list[int], ys: list[int]) -> None:
     x = np.array(xs[:n], float) / 2.0
     y = np.array(ys[:n], float) / 2.0
     # a 2 x 2 partition of [0, 10]^2 with edges at 5: integer/2 points hit edges often
-    cells = [shapely.box(0, 0, 5, 5), shapely.box(5, 0, 10, 5), shapely.box(0, 5, 5, 10),
-             shapely.box(5, 5, 10, 10)]
+    cells = [
+        shapely.box(0, 0, 5, 5),
+        shapely.box(5, 0, 10, 5),
+        shapely.box(0, 5, 5, 10),
+        shapely.box(5, 5, 10, 10),
+    ]
     got = owners(x, y, cells)
     inside = (x >= 0) & (x < 10) & (y >= 0) & (y < 10)
     half_open = (x >= 5).astype(int) + 2 * (y >= 5).astype(int)

@@ -175,15 +175,17 @@ def _split_and_guard(plan: Plan, notes: list[str]) -> pd.DataFrame:
     split = assign_splits(cfg, table, [r.id for r in plan.regions])
     before = {s: int(np.sum(split == s)) for s in SPLITS}
     leaked: dict[str, int] = {}
+    assigned = split
     if cfg.split is not None:
         fps = [footprints(plan, name) for name in plan.config.modalities]
         res = apply_guard(cfg.split, split, leaking(split, fps))
         leaked = dict(res.n_leaking)
         table = table.loc[res.keep].reset_index(drop=True)
+        table["split_assigned"] = split[res.keep]  # before the guard
         split = res.split[res.keep]
         check_not_empty(cfg, split, before, leaked)
     table["split"] = split
-    notes.extend(split_lines(cfg, split, leaked))
+    notes.extend(split_lines(cfg, assigned, split, leaked))
     return table
 
 

@@ -101,7 +101,8 @@ def check_lists(sc: SplitConfig, region_ids: Sequence[str], where: str) -> Mappi
                     f"{split!r} list; a region belongs to one split: remove it from one list"
                 )
             if rid not in known:
-                near = difflib.get_close_matches(rid, sorted(known), n=3)
+                lower = {k.lower(): k for k in sorted(known)}
+                near = [lower[k] for k in difflib.get_close_matches(rid.lower(), lower, n=3)]
                 hint = f"nearest: {', '.join(near)}" if near else f"{len(known)} regions exist"
                 raise ConfigError(
                     f"{where}: [split].{split} names region {rid!r}, which is not a region of "
@@ -223,24 +224,27 @@ def check_not_empty(
         raise ConfigError(f"{cfg.source}: [split] split {name!r} has {what} but is empty: {why}")
 
 
-def split_lines(cfg: Config, split: np.ndarray, leaked: Mapping[str, int]) -> list[str]:
-    """Achieved fractions and guard counts, for the plan summary."""
+def split_lines(
+    cfg: Config, assigned: np.ndarray, split: np.ndarray, leaked: Mapping[str, int]
+) -> list[str]:
+    """Achieved fractions (as assigned, and after the guard) and guard counts."""
     sc = cfg.split
     if sc is None or not len(split):
         return []
-    n = len(split)
-    got = ", ".join(f"{s} {np.mean(split == s):.1%}" for s in SPLITS)
+
+    def shares(x: np.ndarray) -> str:
+        return ", ".join(f"{s} {np.mean(x == s):.1%}" for s in SPLITS)
+
+    asked = "lists" if sc.lists else ", ".join(f"{f:.0%}" for f in sc.fractions)
     lines = [
-        f"split     by {sc.by}: achieved {got} (requested "
-        + ", ".join(f"{f:.0%}" for f in sc.fractions)
-        + f"; {n} patches)"
-        if not sc.lists
-        else f"split     by lists: {got}"
+        f"split     by {'lists' if sc.lists else sc.by}: assigned {shares(assigned)} "
+        f"(requested {asked}; {len(assigned)} patches)"
     ]
-    action = "moved to 'guard'" if sc.guard == "keep" else "dropped"
+    action = "moved to split 'guard'" if sc.guard == "keep" else "dropped"
     total = sum(leaked.values())
     lines.append(
         f"guard     {total} val/test patches overlapping train footprints {action} "
-        f"(val {leaked.get('val', 0)}, test {leaked.get('test', 0)})"
+        f"(val {leaked.get('val', 0)}, test {leaked.get('test', 0)}); "
+        f"now {shares(split)} of {len(split)}"
     )
     return lines
