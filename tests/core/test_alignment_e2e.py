@@ -517,13 +517,16 @@ def test_footprint_mode_alignment(scene: Scene, tmp_path: Path) -> None:
 def test_footprint_mode_refuses_geographic_pixels_that_are_not_whole(
     scene: Scene, tmp_path: Path
 ) -> None:
-    cfg = gh.load_config(
-        _config(scene, tmp_path, ["utm", "geo"], mode="footprint", patch=6, stride=8)
-    )
+    # issue 9: accepted by default (the nearest whole count, footprint_tolerance_px = 0.5);
+    # refused only at a strict tolerance
+    path = _config(scene, tmp_path, ["utm", "geo"], mode="footprint", patch=6, stride=8)
+    assert len(gh.plan(gh.load_config(path))) > 0
+    path.write_text(path.read_text().replace("[grid]\n", "[grid]\nfootprint_tolerance_px = 0.01\n"))
     with pytest.raises(
-        gh.ConfigError, match=r"'geo'.*must be whole.*(Nearest sizes that work|resample)"
+        gh.ConfigError,
+        match=r"'geo'.*more than \[grid\]\.footprint_tolerance_px = 0.01 px.*(nest|resample)",
     ):
-        gh.plan(cfg)
+        gh.plan(gh.load_config(path))
 
 
 def test_resample_mode_alignment(scene: Scene, tmp_path: Path) -> None:

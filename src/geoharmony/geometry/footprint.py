@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.transforms import transformer
 
 
 def window_polygons(
@@ -48,7 +49,7 @@ def to_crs(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
     """Transform an array of geometries between CRSs (vertex-wise, vectorised)."""
     if src == dst:
         return geoms
-    tr = Transformer.from_crs(src, dst, always_xy=True)
+    tr = transformer(src, dst)
 
     def _apply(coords: np.ndarray) -> np.ndarray:
         x, y = tr.transform(coords[:, 0], coords[:, 1])
@@ -63,6 +64,6 @@ def transform_points(
     """Transform points between CRSs (``always_xy``), vectorised."""
     if src == dst:
         return np.asarray(x, float), np.asarray(y, float)
-    tr = Transformer.from_crs(src, dst, always_xy=True)
+    tr = transformer(src, dst)
     tx, ty = tr.transform(np.asarray(x, float), np.asarray(y, float))
     return np.asarray(tx, float), np.asarray(ty, float)

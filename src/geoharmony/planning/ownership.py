@@ -84,7 +84,7 @@ def owners(x: np.ndarray, y: np.ndarray, boundaries: Sequence[Any]) -> np.ndarra
         # the smallest region index per point (ties by region id)
         order = np.lexsort((ri, pi))
         pi, ri = pi[order], ri[order]
-        first = np.r_[True, pi[1:] != pi[:-1]]
+        first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, dtype=bool)
         out[pi[first]] = ri[first]
     lost = np.flatnonzero(out < 0)
     if len(lost):

@@ -14,7 +14,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -86,6 +86,8 @@ class Plan:
     task_size: int
     candidates: int
     notes: tuple[str, ...] = ()  # what the plan decided that a user should read
+    #: region id -> modality -> ground pixel size (m) at the region's centroid
+    ground: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def n_patches(self) -> int:
@@ -149,18 +151,22 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
-    outputs = _output_specs(cfg, reference, sources, regions)
+    ground = ground_resolutions(regions, sources)
+    outputs = _output_specs(cfg, reference, sources, regions, ground)
 
     frames: dict[str, pd.DataFrame] = {}
     n_candidates = 0
     for members in _lattice_groups(cfg, regions, sources, reference):
-        got, n = _plan_group(cfg, members, sources, reference, outputs)
+        got, n = _plan_group(cfg, members, sources, reference, outputs, ground)
         n_candidates += n
         frames.update(got)
     parts = [frames[r.id] for r in regions if r.id in frames]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     notes: list[str] = []
-    plan = Plan(cfg, reference, g.mode, tuple(regions), sources, outputs, table, 1, n_candidates)
+    plan = Plan(
+        cfg, reference, g.mode, tuple(regions), sources, outputs, table, 1, n_candidates, (), ground
+    )
+    notes.extend(footprint_lines(plan))
     if len(table):
         table = _split_and_guard(plan, notes)
     task_size = _task_size(len(table), cfg.output.patches_per_shard)
@@ -209,6 +215,7 @@ def _plan_group(
     sources: Mapping[str, Mapping[str, RasterInfo]],
     reference: str,
     outputs: Mapping[str, OutputSpec],
+    ground: Mapping[str, Mapping[str, tuple[float, float]]],
 ) -> tuple[dict[str, pd.DataFrame], int]:
     """Plan the regions sharing one lattice: every lattice point once, in its owner."""
     ref = sources[members[0].id][reference].grid
@@ -241,6 +248,7 @@ def _plan_group(
         frame = _plan_region(
             cfg, region, sources[region.id], reference, outputs, lat, ii[sel], jj[sel]
         )
+        _footprint_columns(frame, cfg, reference, outputs, ground[region.id])
         frame["lattice"] = key
         frame["regions_touched"] = touched[sel][_tile_order(ii[sel], jj[sel])]
         out[region.id] = frame
@@ -281,6 +289,7 @@ def _output_specs(
     reference: str,
     sources: Mapping[str, Mapping[str, RasterInfo]],
     regions: list[Region],
+    ground: Mapping[str, Mapping[str, tuple[float, float]]],
 ) -> dict[str, OutputSpec]:
     specs: dict[str, OutputSpec] = {}
     sizes_seen: dict[str, set[tuple[int, int]]] = {}
@@ -291,6 +300,8 @@ def _output_specs(
             reference,
             cfg.grid.patch_size,
             grids,
+            ground=ground[r.id],
+            tolerance=cfg.grid.footprint_tolerance_px,
             where=f"{cfg.source}: [grid].patch_size",
         )
         for n, wh in sizes.items():
@@ -338,6 +349,60 @@ def _output_specs(
             codes=codes,
         )
     return specs
+
+
+def ground_resolutions(
+    regions: list[Region], sources: Mapping[str, Mapping[str, RasterInfo]]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Ground pixel size (m) of every modality at each region's centroid."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in regions:
+        c = shapely.centroid(r.boundary)
+        out[r.id] = {}
+        for name, info in sources[r.id].items():
+            (x,), (y,) = transform_points(np.array([c.x]), np.array([c.y]), r.crs, info.grid.crs)
+            out[r.id][name] = info.grid.ground_resolution(float(x), float(y))
+    return out
+
+
+def _footprint_columns(
+    frame: pd.DataFrame,
+    cfg: Config,
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+    ground: Mapping[str, tuple[float, float]],
+) -> None:
+    """True ground footprint of every modality's window and its mismatch to the reference."""
+    p = cfg.grid.patch_size
+    rx, ry = (p * v for v in ground[reference])
+    for name in cfg.modalities:
+        spec = outputs[name]
+        gx, gy = ground[name] if cfg.grid.mode != "resample" else ground[reference]
+        w, h = (spec.width, spec.height) if cfg.grid.mode != "resample" else (p, p)
+        frame[f"{name}_footprint_x_m"] = w * gx
+        frame[f"{name}_footprint_y_m"] = h * gy
+        frame[f"{name}_footprint_dx_m"] = w * gx - rx
+        frame[f"{name}_footprint_dy_m"] = h * gy - ry
+
+
+def footprint_lines(plan: Plan) -> list[str]:
+    """Each modality's window in pixels and true ground metres (footprint mode)."""
+    if plan.mode != "footprint" or not plan.regions:
+        return []
+    rid = plan.regions[0].id
+    g = plan.ground[rid]
+    p = plan.config.grid.patch_size
+    rx, ry = (p * v for v in g[plan.reference])
+    parts = []
+    for name in plan.config.modalities:
+        o = plan.outputs[name]
+        fx, fy = o.width * g[name][0], o.height * g[name][1]
+        parts.append(
+            f"{name} {o.width} x {o.height} px = {fx:.1f} x {fy:.1f} m "
+            f"({fx - rx:+.1f}, {fy - ry:+.1f} m)"
+        )
+    where = f" at region {rid!r}" if len(plan.regions) > 1 else ""
+    return [f"footprint {rx:.1f} x {ry:.1f} m{where}: " + "; ".join(parts)]
 
 
 def _keep(cfg: Config, lat: Lattice, geom: Any, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -23,12 +23,14 @@ def summary_text(path: str | Path) -> str:
         "outputs:",
     ]
     mods = m["inputs"]["modalities"]
+    ground = p.get("ground_resolution_m", {})
     for name, o in m["outputs"].items():
         shape = "x".join(str(s) for s in o["shape"])
         desc = f"  {name:<12} {shape:<14} {o['dtype']:<8}"
         if name in mods:
-            rec = next(iter(mods[name].values()))
-            rx, ry = rec["resolution_m"]
+            rid, rec = next(iter(mods[name].items()))
+            # true ground metres at the (first) region's centroid
+            rx, ry = ground.get(rid, {}).get(name, rec["resolution_m"])
             desc += f" {rx:.2f} x {ry:.2f} m  {rec['crs']}"
         else:
             desc += f" label ({o['kind']}) on {o['grid_of']}"

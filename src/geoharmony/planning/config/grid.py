@@ -24,6 +24,8 @@ class GridConfig:
     mode: str = "native"
     keep: str = "center"
     min_overlap: float = 0.5
+    #: footprint mode: largest distance (px, per axis) from the exact count to a whole one
+    footprint_tolerance_px: float = 0.5
 
 
 def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridConfig:
@@ -32,7 +34,15 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
         source,
         "grid",
         table,
-        ("reference", "patch_size", "stride", "mode", "keep", "min_overlap"),
+        (
+            "reference",
+            "patch_size",
+            "stride",
+            "mode",
+            "keep",
+            "min_overlap",
+            "footprint_tolerance_px",
+        ),
     )
     patch_size = g.positive_int("patch_size", required=True)
     reference = g.get("reference", str)
@@ -47,6 +57,12 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
             g.fail("min_overlap", f"only applies with keep = 'overlap', but keep = {keep!r}")
         if not (0.0 < float(min_overlap or 0) <= 1.0):
             g.fail("min_overlap", f"must be a fraction in (0, 1], found {min_overlap!r}")
+    tol = number(g, "footprint_tolerance_px", 0.5)
+    if tol is None or not 0.0 <= tol <= 0.5:
+        g.fail(
+            "footprint_tolerance_px",
+            f"must be a number of pixels in [0, 0.5] (0.5: the nearest whole count), found {tol!r}",
+        )
     return GridConfig(
         reference=reference,
         patch_size=patch_size,
@@ -54,4 +70,5 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
         mode=g.choice("mode", MODES, "native"),
         keep=keep,
         min_overlap=float(min_overlap),  # type: ignore[arg-type]
+        footprint_tolerance_px=float(tol),  # type: ignore[arg-type]
     )
