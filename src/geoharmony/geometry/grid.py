@@ -92,6 +92,39 @@ class Grid:
             )
         return cls(norm_crs(ds.crs), ds.transform, ds.width, ds.height)
 
+    # -- orientation --------------------------------------------------------------------
+    @property
+    def orientation(self) -> str:
+        """``north-up``, ``south-up``, ``mirrored`` (east-west), ``rotated-180`` or ``rotated``.
+
+        The first four are axis-aligned and become north-up by flipping rows and/or
+        columns (exact); ``rotated`` (rotated or sheared) needs a warp.
+        """
+        a, b, _, d, e, _ = tuple(self.transform)[:6]
+        if b != 0 or d != 0:
+            return "rotated"
+        return {
+            (True, True): "north-up",
+            (True, False): "south-up",
+            (False, True): "mirrored",
+            (False, False): "rotated-180",
+        }[(a > 0, e < 0)]
+
+    def north_up(self) -> tuple[Grid, bool, bool]:
+        """The same pixels as a north-up grid: ``(grid, flip_cols, flip_rows)``.
+
+        Row ``r`` of the north-up grid is row ``height - 1 - r`` of this one when
+        ``flip_rows`` (columns alike). Rotated grids are returned unchanged.
+        """
+        if self.orientation == "rotated":
+            return self, False, False
+        a, _, c, _, e, f = tuple(self.transform)[:6]
+        flip_cols, flip_rows = a < 0, e > 0
+        x0 = c + a * self.width if flip_cols else c
+        y0 = f + e * self.height if flip_rows else f
+        t = Affine(abs(a), 0.0, x0, 0.0, -abs(e), y0)
+        return Grid(self.crs, t, self.width, self.height), flip_cols, flip_rows
+
     # -- derived values -----------------------------------------------------------------
     @property
     def is_geographic(self) -> bool:

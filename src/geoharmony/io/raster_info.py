@@ -26,6 +26,12 @@ class RasterInfo:
     bands: tuple[int, ...]  # 1-based bands to read
     block_shape: tuple[int, int]  # (rows, cols) of the first band's blocks
     has_internal_mask: bool
+    #: the file's own orientation; ``grid`` is north-up unless it is "rotated"
+    orientation: str = "north-up"
+    #: (columns, rows) flipped on read so that row 0 is north in every stored patch
+    flip: tuple[bool, bool] = (False, False)
+    #: per selected band, when the bands' nodata values differ (else None: ``nodata``)
+    band_nodata: tuple[float | None, ...] | None = None
 
     @property
     def fill_value(self) -> float:
@@ -43,6 +49,10 @@ class RasterInfo:
             "dtype": self.dtype,
             "nodata": None if nod is None else (str(nod) if not math.isfinite(nod) else nod),
             "block_shape": list(self.block_shape),
+            "orientation": self.orientation,
+            "flipped_on_read": [
+                n for n, f in zip(("columns", "rows"), self.flip, strict=True) if f
+            ],
         }
 
 
@@ -73,7 +83,8 @@ def read_info(
                 )
             if ds.transform.is_identity:
                 raise InputError(f"{path}: the raster ({where}) has no geotransform")
-            grid = Grid.from_dataset(ds)
+            file_grid = Grid.from_dataset(ds)
+            grid, flip_cols, flip_rows = file_grid.north_up()
             sel = bands or tuple(range(1, ds.count + 1))
             bad = [b for b in sel if not 1 <= b <= ds.count]
             if bad:
@@ -102,6 +113,8 @@ def read_info(
                 bands=tuple(sel),
                 block_shape=tuple(ds.block_shapes[sel[0] - 1]),
                 has_internal_mask=internal,
+                orientation=file_grid.orientation,
+                flip=(flip_cols, flip_rows),
             )
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{path}: cannot open the raster ({where}): {exc}") from None

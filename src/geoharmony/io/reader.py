@@ -245,7 +245,38 @@ class RasterReader:
         datas: Sequence[np.ndarray],
         valids: Sequence[np.ndarray],
     ) -> None:
-        """Fill ``datas[k]``/``valids[k]`` with window ``k`` (see module docstring)."""
+        """Windows of the north-up grid: flipped rasters read mirrored windows, then flip.
+
+        A south-up (or east-west mirrored) file's window ``(col, row)`` on the north-up
+        grid is the file's window ending at ``height - row`` (``width - col``); its rows
+        (columns) are reversed in place, so every stored patch has row 0 north. Exact.
+        """
+        flip_cols, flip_rows = self.info.flip
+        if not (flip_cols or flip_rows):
+            self._read_file_windows(col_off, row_off, width, height, datas, valids)
+            return
+        W, H = self.ds.width, self.ds.height
+        c = W - np.asarray(col_off) - np.asarray(width) if flip_cols else np.asarray(col_off)
+        r = H - np.asarray(row_off) - np.asarray(height) if flip_rows else np.asarray(row_off)
+        self._read_file_windows(c, r, width, height, datas, valids)
+        for d, v in zip(datas, valids, strict=True):
+            if flip_rows:
+                d[...] = d[:, ::-1, :].copy()
+                v[...] = v[::-1, :].copy()
+            if flip_cols:
+                d[...] = d[:, :, ::-1].copy()
+                v[...] = v[:, ::-1].copy()
+
+    def _read_file_windows(
+        self,
+        col_off: IntArray,
+        row_off: IntArray,
+        width: IntArray,
+        height: IntArray,
+        datas: Sequence[np.ndarray],
+        valids: Sequence[np.ndarray],
+    ) -> None:
+        """Fill ``datas[k]``/``valids[k]`` with file window ``k`` (see module docstring)."""
         if len(col_off) == 0:
             return
         W, H = self.ds.width, self.ds.height

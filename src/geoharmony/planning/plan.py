@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError
+from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError, InputError
 from geoharmony.geometry.d8codes import D8_CODES
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
@@ -151,6 +151,7 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
+    _check_orientation(cfg, reference, sources)
     ground = ground_resolutions(regions, sources)
     outputs = _output_specs(cfg, reference, sources, regions, ground)
 
@@ -193,6 +194,35 @@ def _split_and_guard(plan: Plan, notes: list[str]) -> pd.DataFrame:
     table["split"] = split
     notes.extend(split_lines(cfg, assigned, split, leaked))
     return table
+
+
+def _check_orientation(
+    cfg: Config, reference: str, sources: Mapping[str, Mapping[str, RasterInfo]]
+) -> None:
+    """Refuse rotated or sheared rasters where their pixels would be stored as they are.
+
+    Axis-aligned south-up or mirrored rasters are flipped on read (exact); a rotated one
+    can only become north-up through a warp: fine in ``resample`` mode, except as the
+    reference, whose grid *is* the patches' grid.
+    """
+    for infos in sources.values():
+        for name, info in infos.items():
+            if info.orientation != "rotated":
+                continue
+            t = ", ".join(f"{v:.6g}" for v in tuple(info.grid.transform)[:6])
+            fix = "warp it north-up first (gdalwarp)"
+            if name == reference:
+                raise InputError(
+                    f"{info.path}: [modalities.{name}] is the reference but its grid is rotated "
+                    f"or sheared (transform {t}); stored patches are north-up: choose a "
+                    f"north-up [grid].reference or {fix}"
+                )
+            if cfg.grid.mode != "resample":
+                raise InputError(
+                    f"{info.path}: [modalities.{name}] is rotated or sheared (transform {t}); "
+                    f"{cfg.grid.mode} mode stores source pixels as they are, never rotated: "
+                    f"use [grid].mode = 'resample' or {fix}"
+                )
 
 
 def _lattice_groups(
