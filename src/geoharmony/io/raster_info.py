@@ -56,6 +56,28 @@ class RasterInfo:
         }
 
 
+def _check_nodata(value: float, dtype: np.dtype, what: str, *, fix: str = "") -> None:
+    """Refuse a nodata value the dtype cannot hold (it would be cast and mask real data)."""
+    v = float(value)
+    ok: bool
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        ok = math.isfinite(v) and v == math.floor(v) and info.min <= v <= info.max
+        rule = f"an integer in {info.min}..{info.max}"
+    elif dtype.kind == "f":
+        ok = not math.isfinite(v) or abs(v) <= float(np.finfo(dtype).max)
+        rule = f"a {dtype.name} value"
+    else:
+        ok, rule = True, ""
+    if not ok:
+        cast = np.array(v).astype(dtype) if math.isfinite(v) else "undefined"
+        raise InputError(
+            f"{what} does not fit the raster's dtype {dtype.name} (nodata must be {rule}): "
+            f"cast to {cast}, it would mask real pixels; "
+            + (fix or "use a value the dtype holds, or remove the key to use the file's nodata")
+        )
+
+
 def read_info(
     path: Path, *, bands: tuple[int, ...] | None, nodata: float | None, where: str
 ) -> RasterInfo:
@@ -98,7 +120,26 @@ def read_info(
                     f"{path}: the selected bands have different dtypes {sorted(dtypes)}; "
                     "select bands of one dtype"
                 )
-            nod = nodata if nodata is not None else ds.nodata
+            dtype_sel = np.dtype(next(iter(dtypes)))
+            key = where.replace(".path", ".nodata")
+            band_nod: tuple[float | None, ...] | None = None
+            if nodata is not None:
+                _check_nodata(nodata, dtype_sel, f"{path}: {key} = {nodata!r}")
+                nod = nodata
+            else:
+                vals = [ds.nodatavals[b - 1] for b in sel]
+                for b, v in zip(sel, vals, strict=True):
+                    if v is not None:
+                        _check_nodata(
+                            v,
+                            dtype_sel,
+                            f"{path}: band {b}'s nodata {v!r} (in the file)",
+                            fix=f"fix the file (gdal_edit.py -a_nodata) or set {key}",
+                        )
+                distinct = {("nan" if v is not None and math.isnan(v) else v) for v in vals}
+                nod = vals[0]
+                if len(distinct) > 1:  # masked band by band with each band's own value
+                    band_nod = tuple(None if v is None else float(v) for v in vals)
             flags = ds.mask_flag_enums[sel[0] - 1]
             internal = any(f.name in ("per_dataset", "alpha") for f in flags) and not any(
                 f.name == "nodata" for f in flags
@@ -115,6 +156,7 @@ def read_info(
                 has_internal_mask=internal,
                 orientation=file_grid.orientation,
                 flip=(flip_cols, flip_rows),
+                band_nodata=band_nod,
             )
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"{path}: cannot open the raster ({where}): {exc}") from None

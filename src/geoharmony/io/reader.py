@@ -147,6 +147,16 @@ class RasterReader:
         self.block_height, self.block_width = int(bh), int(bw)
         nod = info.nodata
         self._nodata = None if nod is None or np.isnan(nod) else np.array(nod).astype(self.dtype)
+        # bands whose nodata values differ: each band masked with its own value
+        per = info.band_nodata
+        self._band_nodata = (
+            None
+            if per is None
+            else [None if v is None or np.isnan(v) else np.array(v).astype(self.dtype) for v in per]
+        )
+        if per is not None:
+            fills = [0.0 if v is None or np.isnan(v) else v for v in per]
+            self.fill = np.array(fills).astype(self.dtype)[:, None, None]
         self._check_nan = self.dtype.kind == "f"
 
     def close(self) -> None:
@@ -163,11 +173,12 @@ class RasterReader:
     def _valid(self, data: np.ndarray, win: RioWindow) -> np.ndarray:
         """Valid where every selected band is neither nodata nor NaN (and the mask says so)."""
         valid = np.ones(data.shape[1:], dtype=bool)
-        for band in data:
+        for k, band in enumerate(data):
             if self._check_nan:
                 valid &= band == band  # False only for NaN
-            if self._nodata is not None:
-                valid &= band != self._nodata
+            nod = self._nodata if self._band_nodata is None else self._band_nodata[k]
+            if nod is not None:
+                valid &= band != nod
         if self.info.has_internal_mask:
             valid &= self.ds.read_masks(self.bands[0], window=win) > 0
         return valid
