@@ -188,32 +188,45 @@ def extract(
 
 
 def input_records(plan: Plan) -> dict[str, Any]:
-    """Every input file with size, sha256 and (rasters) grid: boundary, rasters, labels."""
-    cfg = plan.config
-    seen: dict[str, dict[str, Any]] = {}
+    """Every input with size, sha256 and (rasters) grid: boundary, rasters, labels.
 
-    def record(path: Path, info: dict[str, Any]) -> dict[str, Any]:
+    Each record is that of the file the config names, plus ``files``: every file the
+    source consists of (sidecars, folder contents), from :meth:`Plan.input_files`, the
+    same list the fingerprint covers.
+    """
+    cfg = plan.config
+    files = plan.input_files()
+    sums: dict[str, dict[str, Any]] = {}
+
+    def one(path: Path) -> dict[str, Any]:
         key = str(path)
-        if key not in seen:
-            seen[key] = input_record(path, info)
-        return seen[key]
+        if key not in sums:
+            sums[key] = input_record(path, {})
+        return sums[key]
+
+    def record(path: Path, info: dict[str, Any], role: str) -> dict[str, Any]:
+        main = one(path) if path.is_file() else {"path": str(path)}
+        return {**info, **main, "files": [one(f) for f in files.get(role, [])]}
 
     modalities: dict[str, dict[str, Any]] = {}
     for rid, infos in plan.sources.items():
         for name, info in infos.items():
-            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict())
+            role = f"modalities.{name}.{rid}"
+            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict(), role)
     labels = {
         name: [
-            {**record(src.path, {}), "layer": src.layer, "value": src.value}
-            for src in lab.sources
-            if src.path.is_file()
+            {
+                **record(src.path, {}, f"labels.{name}.{k}"),
+                "layer": src.layer,
+                "value": src.value,
+            }
+            for k, src in enumerate(lab.sources)
         ]
         for name, lab in cfg.labels.items()
         if lab.kind == "vector"
     }
-    boundary = cfg.study_area.boundary
     return {
-        "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},
+        "boundary": record(cfg.study_area.boundary, {}, "boundary"),
         "modalities": modalities,
         "labels": labels,
     }

@@ -15,6 +15,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
+from geoharmony.io.inputs import source_files, stat_key
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.planning.config import Config
 from geoharmony.planning.ownership import lattice_key, owners, regions_touched
@@ -99,6 +101,22 @@ class Plan:
         """Number of tasks."""
         return math.ceil(self.n_patches / self.task_size) if self.n_patches else 0
 
+    def input_files(self) -> dict[str, list[Path]]:
+        """Every file of every input, by role.
+
+        Roles are ``boundary``, ``modalities.NAME.REGION`` and ``labels.NAME.K``: rasters,
+        boundary and label sources with all their sidecars or folder contents. The
+        fingerprint and the manifest both use this.
+        """
+        out = {"boundary": source_files(self.config.study_area.boundary)}
+        for rid in sorted(self.sources):
+            for name, info in sorted(self.sources[rid].items()):
+                out[f"modalities.{name}.{rid}"] = source_files(info.path)
+        for name, lab in self.config.labels.items():
+            for k, src in enumerate(lab.sources):
+                out[f"labels.{name}.{k}"] = source_files(src.path)
+        return out
+
     @property
     def regions_without_patches(self) -> list[str]:
         """Ids of the regions that got no patch (too small, not covered, owned elsewhere)."""
@@ -114,10 +132,9 @@ class Plan:
         """Stable hash of what this plan would write (config, inputs' identity, patches)."""
         h = hashlib.sha256()
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
-        for rid in sorted(self.sources):
-            for name, info in sorted(self.sources[rid].items()):
-                st = info.path.stat()
-                h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
+        for role, files in sorted(self.input_files().items()):
+            for f in files:
+                h.update(f"{role}|{stat_key(f)}".encode())
         h.update(
             pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes()
         )

@@ -77,16 +77,22 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
         seen: set[str] = set()
         for name, per in m["inputs"]["modalities"].items():
             for rec in per.values():
-                p = Path(rec["path"])
-                if str(p) in seen:
-                    continue
-                seen.add(str(p))
-                if not p.exists():
-                    rep.notes.append(f"input {name}: {p} is missing (cannot re-check its checksum)")
-                elif sha256_file(p) != rec["sha256"]:
-                    rep.notes.append(f"input {name}: {p} changed since extraction (sha256 differs)")
-                else:
-                    rep.checked.append(f"input {name}: {p.name} sha256 matches")
+                # every file of the source (sidecars too) when the manifest lists them
+                for f in rec.get("files") or [rec]:
+                    p = Path(f["path"])
+                    if str(p) in seen or "sha256" not in f:
+                        continue
+                    seen.add(str(p))
+                    if not p.exists():
+                        rep.notes.append(
+                            f"input {name}: {p} is missing (cannot re-check its checksum)"
+                        )
+                    elif sha256_file(p) != f["sha256"]:
+                        rep.notes.append(
+                            f"input {name}: {p} changed since extraction (sha256 differs)"
+                        )
+                    else:
+                        rep.checked.append(f"input {name}: {p.name} sha256 matches")
     return rep
 
 
