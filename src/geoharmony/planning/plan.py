@@ -33,6 +33,7 @@ from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.inputs import source_files, stat_key
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.planning.config import Config
+from geoharmony.planning.coverage import keep_valid
 from geoharmony.planning.ownership import lattice_key, owners, regions_touched
 from geoharmony.planning.splits import (
     SPLITS,
@@ -181,6 +182,18 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     parts = [frames[r.id] for r in regions if r.id in frames]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     notes: list[str] = []
+    kept_by_rule = len(table)
+    if len(table) and g.min_valid_fraction is not None:
+        names = list(g.min_valid_of or (reference,))
+        keep, dropped = keep_valid(table, sources, names, g.min_valid_fraction)
+        table = table.loc[keep].reset_index(drop=True)
+        each = ", ".join(f"{n} {k}" for n, k in dropped.items())
+        notes.append(
+            f"valid     min_valid_fraction = {g.min_valid_fraction:g}: "
+            f"{int((~keep).sum())} of {len(keep)} patches dropped ({each})"
+        )
+    if not len(table):
+        raise ConfigError(_why_empty(cfg, regions, sources, reference, n_candidates, kept_by_rule))
     plan = Plan(
         cfg, reference, g.mode, tuple(regions), sources, outputs, table, 1, n_candidates, (), ground
     )
@@ -240,6 +253,40 @@ def _check_orientation(
                     f"{cfg.grid.mode} mode stores source pixels as they are, never rotated: "
                     f"use [grid].mode = 'resample' or {fix}"
                 )
+
+
+def _why_empty(
+    cfg: Config,
+    regions: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+    n_candidates: int,
+    kept_by_rule: int,
+) -> str:
+    """The reason a plan has no patch, and what to change."""
+    g = cfg.grid
+    where = f"{cfg.source}: no patch to write (nothing was written)"
+    if kept_by_rule:
+        return (
+            f"{where}: all {kept_by_rule} patches have a valid fraction below "
+            f"[grid].min_valid_fraction = {g.min_valid_fraction:g}: the rasters do not cover "
+            "the regions with data; check their extent and nodata or lower the threshold"
+        )
+    r = regions[0]
+    ref = sources[r.id][reference].grid
+    geom = r.in_crs(ref.crs)
+    xmin, ymin, xmax, ymax = shapely.bounds(geom)
+    gx, gy = ref.ground_resolution((xmin + xmax) / 2, (ymin + ymax) / 2)
+    cols, rows = ref.to_colrow(np.array([xmin, xmax]), np.array([ymin, ymax]))
+    span_x = abs(cols[1] - cols[0]) * gx
+    span_y = abs(rows[1] - rows[0]) * gy
+    return (
+        f"{where}: of {n_candidates} lattice points near the {len(regions)} region(s) none is "
+        f"kept by [grid].keep = {g.keep!r}; the patch covers {g.patch_size * gx:.0f} x "
+        f"{g.patch_size * gy:.0f} m but region {r.id!r} spans {span_x:.0f} x {span_y:.0f} m. "
+        "Fix: a smaller [grid].patch_size or stride, keep = 'center' or 'overlap', or a "
+        "[study_area].buffer_m"
+    )
 
 
 def _lattice_groups(
