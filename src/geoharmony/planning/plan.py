@@ -48,8 +48,9 @@ from geoharmony.planning.study_area import Region, _densify, load_regions
 WGS84 = CRS.from_epsg(4326)
 #: Lattice points per side of one spatial tile: patches are ordered tile by tile.
 TILE = 8
-#: Margin (source pixels) read around a warped window, for the resampling kernel.
-WARP_MARGIN = 3
+#: Resampling kernel radius in source pixels (at scale 1); the margin read around a warped
+#: window is this times the downsampling ratio, plus one pixel.
+KERNEL_RADIUS = {"nearest": 1, "bilinear": 1, "cubic": 2, "average": 1, "mode": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,7 +555,9 @@ def _plan_region(
         _warn_if_uncovered(cfg, region, name, info)
         spec = outputs[name]
         if cfg.grid.mode == "resample":
-            _resample_windows(cols, name, info, ref, ii * lat.stride, jj * lat.stride, p)
+            _resample_windows(
+                cols, name, info, ref, ii * lat.stride, jj * lat.stride, p, spec.resampling
+            )
             continue
         mx, my = transform_points(cx, cy, ref.crs, info.grid.crs)
         ch = nearest_windows(info.grid, mx, my, spec.width, spec.height)
@@ -591,6 +594,7 @@ def _resample_windows(
     row_off: np.ndarray,
     col_off: np.ndarray,
     p: int,
+    resampling: str,
 ) -> None:
     """Source windows covering each destination (reference) window, plus a kernel margin."""
     n = len(row_off)
@@ -606,12 +610,16 @@ def _resample_windows(
     np.minimum.at(rmin, idx, r)
     np.maximum.at(cmax, idx, c)
     np.maximum.at(rmax, idx, r)
-    c0 = np.floor(cmin).astype(np.int64) - WARP_MARGIN
-    r0 = np.floor(rmin).astype(np.int64) - WARP_MARGIN
+    # GDAL widens the kernel by the scale ratio when it downsamples: the margin is the
+    # kernel radius times source pixels per destination pixel (at least 1), plus one
+    ratio = np.maximum(np.maximum(cmax - cmin, rmax - rmin) / p, 1.0)
+    margin = np.ceil(KERNEL_RADIUS.get(resampling, 3) * ratio).astype(np.int64) + 1
+    c0 = np.floor(cmin).astype(np.int64) - margin
+    r0 = np.floor(rmin).astype(np.int64) - margin
     cols[f"{name}_col_off"] = c0
     cols[f"{name}_row_off"] = r0
-    cols[f"{name}_width"] = np.ceil(cmax).astype(np.int64) + WARP_MARGIN - c0
-    cols[f"{name}_height"] = np.ceil(rmax).astype(np.int64) + WARP_MARGIN - r0
+    cols[f"{name}_width"] = np.ceil(cmax).astype(np.int64) + margin - c0
+    cols[f"{name}_height"] = np.ceil(rmax).astype(np.int64) + margin - r0
     # Every modality lands on the reference window itself: no residual.
     cols[f"{name}_dcol"] = np.zeros(n)
     cols[f"{name}_drow"] = np.zeros(n)
