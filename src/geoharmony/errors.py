@@ -47,3 +47,7 @@ class GeometryRepairedWarning(GeoharmonyWarning):
 
 class CoverageWarning(GeoharmonyWarning):
     """A modality's raster does not reach a region at all: its patches there are all invalid."""
+
+
+class TransformWarning(GeoharmonyWarning):
+    """A CRS transformation's accuracy is unknown or worse than a quarter of a pixel."""

@@ -273,6 +273,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
             "regions_without_patches": plan.regions_without_patches,
             "cross_region_duplicates": len(cross_region_duplicates(plan.table)),
             "notes": list(plan.notes),
+            "transforms": list(plan.transforms),
             "ground_resolution_m": {
                 rid: {m: list(v) for m, v in per.items()} for rid, per in plan.ground.items()
             },

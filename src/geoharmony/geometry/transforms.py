@@ -24,14 +24,24 @@ def transformer(src: CRS, dst: CRS) -> Transformer:
     return _cached(src.to_wkt(), dst.to_wkt())
 
 
-def describe(src: CRS, dst: CRS) -> dict[str, Any]:
-    """``{"src", "dst", "operation", "accuracy_m"}`` of the pair's transformer."""
+def describe(src: CRS, dst: CRS, x: float, y: float) -> dict[str, Any]:
+    """``{"src", "dst", "operation", "accuracy_m"}`` of the pair's transformer at ``(x, y)``.
+
+    Where PROJ has several candidate operations it picks one per point, so the point
+    (in ``src``) is transformed first and the operation actually used is reported.
+    """
     tr = transformer(src, dst)
-    acc = float(tr.accuracy) if tr.accuracy is not None else -1.0
+    tr.transform(x, y)
+    op: Any = tr
+    try:
+        op = tr.get_last_used_operation()
+    except Exception:  # a single operation: the transformer itself describes it
+        op = tr
+    acc = float(op.accuracy) if op.accuracy is not None else -1.0
     return {
         "src": crs_name(src),
         "dst": crs_name(dst),
-        "operation": tr.description,
+        "operation": op.description,
         "accuracy_m": None if acc < 0 else acc,
     }
 

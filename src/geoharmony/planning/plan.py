@@ -23,12 +23,19 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError, InputError
+from geoharmony.errors import (
+    ConfigError,
+    CoverageWarning,
+    CRSMismatchError,
+    InputError,
+    TransformWarning,
+)
 from geoharmony.geometry.d8codes import D8_CODES
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
+from geoharmony.geometry.transforms import describe
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.inputs import source_files, stat_key
 from geoharmony.io.raster_info import RasterInfo, read_info
@@ -90,6 +97,7 @@ class Plan:
     task_size: int
     candidates: int
     notes: tuple[str, ...] = ()  # what the plan decided that a user should read
+    transforms: tuple[dict[str, Any], ...] = ()  # CRS operations used, with accuracy
     #: region id -> modality -> ground pixel size (m) at the region's centroid
     ground: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
@@ -196,15 +204,63 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     if not len(table):
         raise ConfigError(_why_empty(cfg, regions, sources, reference, n_candidates, kept_by_rule))
     plan = Plan(
-        cfg, reference, g.mode, tuple(regions), sources, outputs, table, 1, n_candidates, (), ground
+        cfg,
+        reference,
+        g.mode,
+        tuple(regions),
+        sources,
+        outputs,
+        table,
+        1,
+        n_candidates,
+        ground=ground,
     )
     notes.extend(footprint_lines(plan))
+    transforms = transform_records(plan)
+    notes.extend(t["warning"] for t in transforms if t.get("warning"))
     if len(table):
         table = _split_and_guard(plan, notes)
     task_size = _task_size(len(table), cfg.output.patches_per_shard)
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
-    return replace(plan, table=table, task_size=task_size, notes=tuple(notes))
+    return replace(
+        plan, table=table, task_size=task_size, notes=tuple(notes), transforms=tuple(transforms)
+    )
+
+
+def transform_records(plan: Plan) -> list[dict[str, Any]]:
+    """Each CRS transformation a window depends on (reference -> modality), described.
+
+    A warning is issued (and kept in the record) when PROJ reports no accuracy (e.g. a
+    ballpark fallback because a datum grid is missing) or one worse than a quarter of
+    the modality's pixel: windows could then be off by more than the half pixel promised.
+    """
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for rid, infos in plan.sources.items():
+        ref = infos[plan.reference].grid
+        for name, info in infos.items():
+            if info.grid.crs == ref.crs:
+                continue
+            key = (ref.crs.to_wkt(), info.grid.crs.to_wkt())
+            quarter = min(plan.ground.get(rid, {}).get(name, info.grid.resolution_m)) / 4
+            rec = out.get(key)
+            if rec is None:
+                x, y = ref.center_xy
+                rec = out[key] = {**describe(ref.crs, info.grid.crs, x, y), "modalities": []}
+            rec["modalities"] = sorted({*rec["modalities"], name})
+            rec["quarter_pixel_m"] = min(rec.get("quarter_pixel_m", quarter), quarter)
+    for rec in out.values():
+        acc = rec["accuracy_m"]
+        if acc is None or acc > rec["quarter_pixel_m"]:
+            what = "unknown" if acc is None else f"{acc:g} m"
+            rec["warning"] = (
+                f"transform {rec['src']} -> {rec['dst']} ({rec['operation']}): accuracy {what}, "
+                f"more than a quarter pixel ({rec['quarter_pixel_m']:.2f} m) of "
+                f"{', '.join(rec['modalities'])}; install the datum grids (pyproj sync / "
+                "PROJ_NETWORK=ON) or expect windows off by more than half a pixel"
+            )
+            warnings.warn(rec["warning"], TransformWarning, stacklevel=3)
+    return list(out.values())
 
 
 def _split_and_guard(plan: Plan, notes: list[str]) -> pd.DataFrame:
