@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from pyproj import CRS
+
+from geoharmony.geometry.transforms import crs_name
 from geoharmony.planning.ownership import duplicates_line
 from geoharmony.reading.dataset import open_dataset
 
@@ -20,8 +24,20 @@ def summary_text(path: str | Path) -> str:
         f"reference {p['reference']}, patch {p['patch_size']} px, "
         f"stride {p['stride']} px, keep {p['keep']}",
         f"store     {m['store']['format']} ({m['store']['path']}, {m['store']['compression']})",
-        "outputs:",
     ]
+    if p["mode"] == "resample":
+        # what the arrays are on, apart from where they came from
+        rid, rec = next(iter(m["inputs"]["modalities"][p["reference"]].items()))
+        gx, gy = (
+            p.get("ground_resolution_m", {}).get(rid, {}).get(p["reference"], rec["resolution_m"])
+        )
+        n = p["patch_size"]
+        lines.append(
+            f"warp grid every output on {p['reference']}'s grid: {_crs_label(rec)}, "
+            f"{gx:.2f} x {gy:.2f} m pixels, {n} x {n} px = {n * gx:.0f} x {n * gy:.0f} m "
+            "(source grids below)"
+        )
+    lines.append("outputs:")
     mods = m["inputs"]["modalities"]
     ground = p.get("ground_resolution_m", {})
     for name, o in m["outputs"].items():
@@ -31,7 +47,8 @@ def summary_text(path: str | Path) -> str:
             rid, rec = next(iter(mods[name].items()))
             # true ground metres at the (first) region's centroid
             rx, ry = ground.get(rid, {}).get(name, rec["resolution_m"])
-            desc += f" {rx:.2f} x {ry:.2f} m  {rec['crs']}"
+            src = "warped from " if p["mode"] == "resample" and name != p["reference"] else ""
+            desc += f" {src}{rx:.2f} x {ry:.2f} m  {_crs_label(rec)}"
         else:
             desc += f" label ({o['kind']}) on {o['grid_of']}"
         vf = idx[f"{name}_valid_fraction"]
@@ -68,3 +85,11 @@ def summary_text(path: str | Path) -> str:
             f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
         )
     return "\n".join(lines)
+
+
+def _crs_label(rec: dict[str, Any]) -> str:
+    """``EPSG:XXXX`` or, for CRSs without a code, the CRS's name (never the WKT)."""
+    wkt = rec.get("crs_wkt")
+    if wkt:
+        return crs_name(CRS.from_wkt(wkt))
+    return str(rec.get("crs", "?"))
