@@ -21,6 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without TensorFl
 
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
+from geoharmony.reading.normalize import apply_normalize, check_normalize
 
 
 def to_tf_dataset(
@@ -31,6 +32,7 @@ def to_tf_dataset(
     normalize: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     channels_last: bool = False,
     parallel: int | None = None,
+    fill: float = 0.0,
 ) -> Any:
     """A ``tf.data.Dataset`` of dicts ``{name: (bands, h, w), name_mask: (h, w), "index"}``.
 
@@ -43,11 +45,14 @@ def to_tf_dataset(
     outputs
         Modalities/labels to include (default: all), each with its mask.
     normalize
-        ``{name: (mean, std)}`` per band; normalised data are float32.
+        ``{name: (mean, std)}`` per band; normalised data are float32; unknown names and
+        wrong lengths are refused.
     channels_last
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
         Parallel reads (default: ``tf.data.AUTOTUNE``).
+    fill
+        Value of masked pixels after normalisation (default 0, the mean).
     """
     ds = open_dataset(path)
     idx = ds.index
@@ -63,10 +68,7 @@ def to_tf_dataset(
     bad = [n for n in names if n not in meta]
     if bad:
         raise ConfigError(f"{path}: unknown outputs {bad}; available: {list(meta)}")
-    norm = {
-        k: (np.asarray(m, np.float32)[:, None, None], np.asarray(s, np.float32)[:, None, None])
-        for k, (m, s) in (normalize or {}).items()
-    }
+    norm = check_normalize(normalize, meta, str(path))
     keys: list[str] = []
     dtypes: list[Any] = []
     shapes: list[tuple[int, ...]] = []
@@ -82,10 +84,10 @@ def to_tf_dataset(
         out = []
         for n in names:
             a = ds.store.read(n, pos)
+            mask = ds.store.read(f"{n}_mask", pos)
             if n in norm:
-                mean, std = norm[n]
-                a = (a.astype(np.float32) - mean) / std
-            out += [a, ds.store.read(f"{n}_mask", pos)]
+                a = apply_normalize(a, mask, norm[n], fill)
+            out += [a, mask]
         return out
 
     def to_dict(i: Any) -> dict[str, Any]:
