@@ -1,58 +1,62 @@
-"""``geoharmony info``: a plain-text summary of a written dataset."""
+"""``geoharmony info``: a plain-text summary of a written dataset, with its findings."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from pyproj import CRS
 
 from geoharmony.geometry.transforms import crs_name
 from geoharmony.planning.ownership import duplicates_line
+from geoharmony.planning.windows import output_grid
+from geoharmony.qa.checks import review
+from geoharmony.qa.fmt import crs_short
 from geoharmony.reading.dataset import open_dataset
 
 
 def summary_text(path: str | Path) -> str:
-    """Patches, regions, modalities (shape, dtype, resolution, CRS), splits and valid fractions."""
+    """The summary of a dataset, as ``geoharmony info`` prints it.
+
+    Patches, regions, outputs (shape, dtype, resolution, CRS), splits, valid fractions,
+    statistics and what :func:`~geoharmony.qa.checks.review` found.
+    """
     ds = open_dataset(path)
-    m = ds.manifest
-    idx = ds.index
-    p = m["plan"]
+    plan, m, idx = ds.plan, ds.manifest, ds.index
+    g = plan.config.grid
+    store = m.get("store", {})
     lines = [
         f"dataset   {ds.root}",
-        f"patches   {len(ds)} in {idx['region'].nunique()} region(s); mode {p['mode']}, "
-        f"reference {p['reference']}, patch {p['patch_size']} px, "
-        f"stride {p['stride']} px, keep {p['keep']}",
-        f"store     {m['store']['format']} ({m['store']['path']}, {m['store']['compression']})",
+        f"patches   {plan.n_patches} in {len(plan.regions)} region(s); mode {plan.mode}, "
+        f"reference {plan.reference}, patch {g.patch_size} px, "
+        f"stride {g.stride} px, keep {g.keep}",
+        f"store     {store.get('format')} ({store.get('path')}, {store.get('compression')})",
     ]
-    if p["mode"] == "resample":
-        # what the arrays are on, apart from where they came from
-        rid, rec = next(iter(m["inputs"]["modalities"][p["reference"]].items()))
-        gx, gy = (
-            p.get("ground_resolution_m", {}).get(rid, {}).get(p["reference"], rec["resolution_m"])
-        )
-        n = p["patch_size"]
+    rid = plan.regions[0].id if plan.regions else None
+    ground = plan.ground.get(rid, {}) if rid else {}
+    if plan.mode == "resample":
+        # what the arrays are on, apart from where they came from (the source grids)
+        ref = output_grid(plan, plan.reference)
+        gx, gy = ground.get(plan.reference, ref.resolution_m)
+        n = g.patch_size
         lines.append(
-            f"warp grid every output on {p['reference']}'s grid: {_crs_label(rec)}, "
+            f"warp grid every output on {plan.reference}'s grid: {crs_name(ref.crs)}, "
             f"{gx:.2f} x {gy:.2f} m pixels, {n} x {n} px = {n * gx:.0f} x {n * gy:.0f} m "
             "(source grids below)"
         )
     lines.append("outputs:")
-    mods = m["inputs"]["modalities"]
-    ground = p.get("ground_resolution_m", {})
-    for name, o in m["outputs"].items():
-        shape = "x".join(str(s) for s in o["shape"])
-        desc = f"  {name:<12} {shape:<14} {o['dtype']:<8}"
-        if name in mods:
-            rid, rec = next(iter(mods[name].items()))
-            # true ground metres at the (first) region's centroid
-            rx, ry = ground.get(rid, {}).get(name, rec["resolution_m"])
-            src = "warped from " if p["mode"] == "resample" and name != p["reference"] else ""
-            desc += f" {src}{rx:.2f} x {ry:.2f} m  {_crs_label(rec)}"
+    for name, o in plan.outputs.items():
+        shape = f"{o.bands}x{o.height}x{o.width}"
+        desc = f"  {name:<12} {shape:<14} {o.dtype:<8}"
+        if o.kind == "raster":
+            # the source grid, in true ground metres at the (first) region's centroid
+            grid = plan.sources[rid][name].grid if rid else output_grid(plan, name)
+            rx, ry = ground.get(name, grid.resolution_m)
+            src = "warped from " if plan.mode == "resample" and name != plan.reference else ""
+            desc += f" {src}{rx:.2f} x {ry:.2f} m  {crs_name(grid.crs)}"
         else:
-            desc += f" label ({o['kind']}) on {o['grid_of']}"
-        vf = idx[f"{name}_valid_fraction"]
-        desc += f"  valid {vf.mean():.1%} (min {vf.min():.1%})"
+            desc += f" label ({o.kind}) on {o.grid_of}"
+        col = f"{name}_valid_fraction"
+        if col in idx:
+            vf = idx[col]
+            desc += f"  valid {vf.mean():.1%} (min {vf.min():.1%})"
         lines.append(desc)
     stats = m.get("stats", {})
     if stats:
@@ -67,29 +71,26 @@ def summary_text(path: str | Path) -> str:
             ]
             more = f" … ({len(bands)} bands)" if len(bands) > 4 else ""
             lines.append(f"  {name:<12} " + ", ".join(bands[:4]) + more)
-    counts = idx["split"].value_counts().to_dict()
+    counts = plan.table["split"].value_counts().to_dict() if plan.n_patches else {}
     lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    ok, dup = duplicates_line(idx)
+    per_region = plan.table["region"].value_counts() if plan.n_patches else None
+    if per_region is not None and len(per_region) > 1:
+        lines.append(
+            f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
+        )
+    ok, dup = duplicates_line(idx if len(idx) else plan.table)
     lines.append(f"lattice   {dup}" + ("" if ok else "  (INVALID: rerun extract)"))
-    empty = p.get("regions_without_patches") or []
+    empty = plan.regions_without_patches
     if empty:
         more = " …" if len(empty) > 10 else ""
         lines.append(
             f"empty     {len(empty)} region(s) without patches: {', '.join(empty[:10])}{more}"
         )
-    for note in p.get("notes", []):
-        lines.append(note)
-    per_region = idx["region"].value_counts()
-    if len(per_region) > 1:
-        lines.append(
-            f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
-        )
+    lines += list(plan.notes)
+    crss = sorted({crs_short(i.grid.crs) for per in plan.sources.values() for i in per.values()})
+    lines.append(f"CRSs      {', '.join(crss)}")
+    findings = review(plan, idx, m)
+    lines.append(f"findings  {len(findings) or 'none'}")
+    for f in findings:
+        lines.append(f"  {f.severity:<8}{f.code}: {f.message.replace('`', '')}")
     return "\n".join(lines)
-
-
-def _crs_label(rec: dict[str, Any]) -> str:
-    """``EPSG:XXXX`` or, for CRSs without a code, the CRS's name (never the WKT)."""
-    wkt = rec.get("crs_wkt")
-    if wkt:
-        return crs_name(CRS.from_wkt(wkt))
-    return str(rec.get("crs", "?"))

@@ -21,7 +21,7 @@ Stats = tuple[np.ndarray, np.ndarray]
 
 def check_normalize(
     normalize: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None,
-    outputs: Mapping[str, Mapping[str, Any]],
+    outputs: Mapping[str, Any],
     where: str,
 ) -> dict[str, Stats]:
     """Validated ``{name: (mean (b,1,1), std (b,1,1))}`` float32 arrays.
@@ -37,10 +37,10 @@ def check_normalize(
             near = difflib.get_close_matches(name, list(outputs), n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"available: {', '.join(outputs)}"
             raise ConfigError(f"{where}: normalize key {name!r} is not an output; {hint}")
-        meta = outputs[name]
-        if meta.get("kind", "raster") != "raster":
+        kind, bands = _kind_bands(outputs[name])
+        if kind != "raster":
             raise ConfigError(
-                f"{where}: normalize key {name!r} is a label ({meta['kind']}); labels are codes, "
+                f"{where}: normalize key {name!r} is a label ({kind}); labels are codes, "
                 "never normalised"
             )
         try:
@@ -49,7 +49,6 @@ def check_normalize(
             raise ConfigError(
                 f"{where}: normalize[{name!r}] must be (mean, std), found {pair!r}"
             ) from None
-        bands = int(meta["shape"][0])
         m = np.atleast_1d(np.asarray(mean, dtype=np.float32))
         s = np.atleast_1d(np.asarray(std, dtype=np.float32))
         if m.shape != (bands,) or s.shape != (bands,):
@@ -61,6 +60,13 @@ def check_normalize(
             raise ConfigError(f"{where}: normalize[{name!r}] std must be positive, found {s}")
         out[name] = (m[:, None, None], s[:, None, None])
     return out
+
+
+def _kind_bands(o: Any) -> tuple[str, int]:
+    """Kind and band count of an output: a plan's ``OutputSpec`` or a manifest entry."""
+    if isinstance(o, Mapping):
+        return str(o.get("kind", "raster")), int(o["shape"][0])
+    return str(o.kind), int(o.bands)
 
 
 def apply_normalize(
