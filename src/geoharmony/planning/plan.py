@@ -32,7 +32,7 @@ from geoharmony.errors import (
     InputError,
     TransformWarning,
 )
-from geoharmony.geometry.d8codes import D8_CODES
+from geoharmony.geometry.d8codes import code_map
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
@@ -43,6 +43,7 @@ from geoharmony.io.codec import same
 from geoharmony.io.inputs import source_files, stat_key
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.planning.config import Config
+from geoharmony.planning.config.labels import BYTES_PER_CELL, FLOW_KINDS, FLOW_RULES
 from geoharmony.planning.coverage import keep_valid
 from geoharmony.planning.ownership import lattice_key, owners, regions_touched
 from geoharmony.planning.splits import (
@@ -63,6 +64,11 @@ TILE = 8
 KERNEL_RADIUS = {"nearest": 1, "bilinear": 1, "cubic": 2, "average": 1, "mode": 1}
 
 
+def warp_margin(resampling: str, ratio: float) -> int:
+    """Source pixels to read around a warped window: kernel radius x downsampling + 1."""
+    return math.ceil(KERNEL_RADIUS.get(resampling, 3) * max(float(ratio), 1.0)) + 1
+
+
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
     """One output array family (a modality or a label): what every patch holds."""
@@ -78,6 +84,38 @@ class OutputSpec:
     categorical: bool = False
     resampling: str = "nearest"
     codes: Mapping[str, int] | None = None
+    params: Mapping[str, Any] | None = None
+    d8_encoding: str | None = None  # "esri" | "class" when the output holds D8 codes
+
+
+@dataclass(frozen=True, slots=True)
+class LabelWindow:
+    """Where a region-level label is computed: a window of its grid (pixels).
+
+    The region's buffered area plus every patch window of the region, plus ``margin``
+    pixels on each side. ``grid_of`` names the modality whose grid it lies on.
+    """
+
+    grid_of: str
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+
+    @property
+    def megapixels(self) -> float:
+        """Cells of the window, in millions."""
+        return self.width * self.height / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for the manifest)."""
+        return {
+            "grid_of": self.grid_of,
+            "col_off": self.col_off,
+            "row_off": self.row_off,
+            "width": self.width,
+            "height": self.height,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,6 +141,10 @@ class Plan:
     transforms: tuple[dict[str, Any], ...] = ()  # CRS operations used, with accuracy
     #: region id -> modality -> ground pixel size (m) at the region's centroid
     ground: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
+    #: label -> region id -> window of that label's region raster on its grid
+    label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
+    #: label -> region id -> header of a ``kind = "raster"`` label's source raster
+    label_sources: Mapping[str, Mapping[str, RasterInfo]] = field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Field by field: the table by content and dtypes, NaN equal to NaN."""
@@ -132,8 +174,11 @@ class Plan:
             for name, info in sorted(self.sources[rid].items()):
                 out[f"modalities.{name}.{rid}"] = source_files(info.path)
         for name, lab in self.config.labels.items():
-            for k, src in enumerate(lab.sources):
+            for k, src in enumerate(lab.sources if lab.kind == "vector" else ()):
                 out[f"labels.{name}.{k}"] = source_files(src.path)
+        for name, per in self.label_sources.items():  # kind = "raster" label sources
+            for rid, info in per.items():
+                out[f"labels.{name}.{rid}"] = source_files(info.path)
         return out
 
     @property
@@ -232,8 +277,16 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     task_size = _task_size(len(table), cfg.output.patches_per_shard)
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
+    label_windows = _label_windows(cfg, regions, sources, reference, outputs, table)
+    label_sources = _label_sources(cfg, regions)
     return replace(
-        plan, table=table, task_size=task_size, notes=tuple(notes), transforms=tuple(transforms)
+        plan,
+        table=table,
+        task_size=task_size,
+        notes=tuple(notes),
+        transforms=tuple(transforms),
+        label_windows=label_windows,
+        label_sources=label_sources,
     )
 
 
@@ -321,6 +374,12 @@ def _check_orientation(
                     f"{cfg.grid.mode} mode stores source pixels as they are, never rotated: "
                     f"use [grid].mode = 'resample' or {fix}"
                 )
+
+
+def label_grid_of(cfg: Config, name: str, reference: str) -> str:
+    """The modality whose grid a label lies on (the reference in ``resample`` mode)."""
+    lab = cfg.labels[name]
+    return reference if cfg.grid.mode == "resample" else str(lab.grid or reference)
 
 
 def _why_empty(
@@ -433,6 +492,70 @@ def _tile_order(ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
     return np.lexsort((jj, ii, jj // TILE, ii // TILE))
 
 
+def _label_windows(
+    cfg: Config,
+    regions: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+    table: pd.DataFrame,
+) -> dict[str, dict[str, LabelWindow]]:
+    """Each region-level label's window per region; refuse regions over the label's cap."""
+    out: dict[str, dict[str, LabelWindow]] = {}
+    p, stride = cfg.grid.patch_size, cfg.grid.stride
+    for name, lab in cfg.labels.items():
+        if not lab.region_level:
+            continue
+        g_name = label_grid_of(cfg, name, reference)
+        spec = outputs[name]
+        out[name] = {}
+        for region in regions:
+            grid = sources[region.id][g_name].grid
+            x0, y0, x1, y1 = shapely.bounds(region.in_crs(grid.crs))
+            cs, rs = grid.to_colrow(np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1]))
+            c_lo, c_hi = math.floor(np.min(cs)), math.ceil(np.max(cs))
+            r_lo, r_hi = math.floor(np.min(rs)), math.ceil(np.max(rs))
+            sub = table[table["region"] == region.id] if len(table) else table
+            if len(sub):
+                if cfg.grid.mode == "resample":
+                    pc = sub["lattice_j"].to_numpy() * stride
+                    pr = sub["lattice_i"].to_numpy() * stride
+                    w, h = p, p
+                else:
+                    pc = sub[f"{g_name}_col_off"].to_numpy()
+                    pr = sub[f"{g_name}_row_off"].to_numpy()
+                    w, h = spec.width, spec.height
+                c_lo, r_lo = min(c_lo, int(pc.min())), min(r_lo, int(pr.min()))
+                c_hi, r_hi = max(c_hi, int(pc.max()) + w), max(r_hi, int(pr.max()) + h)
+            m = lab.margin
+            win = LabelWindow(g_name, c_lo - m, r_lo - m, c_hi - c_lo + 2 * m, r_hi - r_lo + 2 * m)
+            if win.megapixels > lab.max_region_mpx:
+                gib = win.width * win.height * (BYTES_PER_CELL + 5) / 2**30
+                raise ConfigError(
+                    f"{cfg.source}: [labels.{name}].max_region_mpx: region {region.id!r} needs "
+                    f"a {win.width} x {win.height} px window ({win.megapixels:.0f} Mpx, about "
+                    f"{gib:.1f} GiB) over the cap of {lab.max_region_mpx:g} Mpx; raise "
+                    "max_region_mpx if this machine has the memory, or split the region"
+                )
+            out[name][region.id] = win
+    return out
+
+
+def _label_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, RasterInfo]]:
+    """Headers of ``kind = "raster"`` label sources, per region (``{id}`` substituted)."""
+    out: dict[str, dict[str, RasterInfo]] = {}
+    for name, lab in cfg.labels.items():
+        if lab.kind != "raster" or lab.path is None:
+            continue
+        out[name] = {}
+        for region in regions:
+            path = Path(str(lab.path).replace("{id}", region.id))
+            out[name][region.id] = read_info(
+                path, bands=(1,), nodata=lab.nodata, where=f"[labels.{name}].path"
+            )
+    return out
+
+
 def _task_size(n: int, shard: int) -> int:
     """Patches per task: a whole number of shards, about 64 patches.
 
@@ -493,23 +616,7 @@ def _output_specs(
         )
     for name, lab in cfg.labels.items():
         base = specs[lab.grid or reference]
-        codes = (
-            {"none": 0, **{(s.layer or s.path.stem): s.value for s in lab.sources}}
-            if lab.kind == "vector"
-            else {**D8_CODES, "undefined": 0}
-        )
-        specs[name] = OutputSpec(
-            name=name,
-            kind=lab.kind,
-            dtype="uint8",
-            bands=1,
-            width=base.width,
-            height=base.height,
-            fill_value=0,
-            grid_of=base.grid_of,
-            categorical=True,
-            codes=codes,
-        )
+        specs[name] = _label_spec(cfg, name, base, sources, regions)
     return specs
 
 
@@ -565,6 +672,79 @@ def footprint_lines(plan: Plan) -> list[str]:
         )
     where = f" at region {rid!r}" if len(plan.regions) > 1 else ""
     return [f"footprint {rx:.1f} x {ry:.1f} m{where}: " + "; ".join(parts)]
+
+
+def _label_spec(
+    cfg: Config,
+    name: str,
+    base: OutputSpec,
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    regions: list[Region],
+) -> OutputSpec:
+    """What a label's patches hold: dtype, bands, fill, code map and parameters."""
+    lab = cfg.labels[name]
+    dtype, bands, fill = "uint8", 1, 0.0
+    categorical = True
+    codes: dict[str, int] | None
+    params: dict[str, Any] = {"kind": lab.kind}
+    if lab.kind == "vector":
+        srcs = lab.sources
+        codes = {"none": 0, **{(s.layer or s.path.stem): s.value for s in srcs}}
+        if any(s.value_field for s in srcs):
+            codes = {"none": 0}  # values come from attributes
+        bands = len(srcs) if lab.channels == "per_source" else 1
+        params.update(
+            all_touched=lab.all_touched,
+            coverage=str(lab.coverage),
+            channels=lab.channels,
+            bands=[s.layer or s.path.stem for s in srcs] if bands > 1 else None,
+            value_fields={s.layer or s.path.stem: s.value_field for s in srcs if s.value_field},
+            rule="later sources overwrite earlier ones (merged)",
+        )
+    elif lab.kind in FLOW_KINDS:
+        params.update(
+            conditioning=lab.conditioning,
+            outlets=lab.outlets,
+            margin_px=lab.margin,
+            rules=dict(FLOW_RULES),
+            region_level=True,
+        )
+        if lab.kind == "d8":
+            codes = code_map(lab.encoding)
+            fill = float(codes["undefined"])
+            params["encoding"] = lab.encoding
+        elif lab.kind == "accumulation":
+            dtype, fill, categorical, codes = "float32", float("nan"), False, None
+            params["units"] = lab.units
+            params["includes_self"] = True
+        else:
+            codes = {"none": 0, "stream": 1}
+            params["threshold_km2"] = lab.threshold_km2
+    else:  # raster
+        params.update(path=str(lab.path), margin_px=lab.margin, region_level=True)
+        if lab.codes is not None:
+            codes = code_map(lab.encoding)
+            fill = float(codes["undefined"])
+            params.update(source_codes=lab.codes, encoding=lab.encoding)
+        else:
+            codes = None
+            categorical = lab.categorical
+            dtype = "uint8" if categorical else "float32"
+            fill = 0.0 if categorical else float("nan")
+    return OutputSpec(
+        name=name,
+        kind=lab.kind,
+        dtype=dtype,
+        bands=bands,
+        width=base.width,
+        height=base.height,
+        fill_value=fill,
+        grid_of=base.grid_of,
+        categorical=categorical,
+        codes=codes,
+        params=params,
+        d8_encoding=lab.encoding if lab.is_d8 else None,
+    )
 
 
 def _keep(cfg: Config, lat: Lattice, geom: Any, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ def to_tf_dataset(
     normalize: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     channels_last: bool = False,
     parallel: int | None = None,
+    transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
     fill: float = 0.0,
 ) -> Any:
     """A ``tf.data.Dataset`` of dicts ``{name: (bands, h, w), name_mask: (h, w), "index"}``.
@@ -51,6 +52,11 @@ def to_tf_dataset(
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
         Parallel reads (default: ``tf.data.AUTOTUNE``).
+    transform
+        Called on the numpy sample dict (every output and mask) before normalisation,
+        e.g. ``RandomFlipRotate.for_dataset(ds)`` from :mod:`geoharmony.reading.augment`
+        (D8 outputs found from the manifest). It must keep the arrays' shapes and dtypes
+        (square patches for rotations).
     fill
         Value of masked pixels after normalisation (default 0, the mean).
     """
@@ -81,10 +87,16 @@ def to_tf_dataset(
 
     def read(i: np.ndarray) -> list[np.ndarray]:
         pos = int(i)
+        sample = {}
+        for n in names:
+            sample[n] = ds.store.read(n, pos)
+            sample[f"{n}_mask"] = ds.store.read(f"{n}_mask", pos)
+        if transform is not None:
+            sample = transform(sample)
         out = []
         for n in names:
-            a = ds.store.read(n, pos)
-            mask = ds.store.read(f"{n}_mask", pos)
+            a = np.ascontiguousarray(sample[n])
+            mask = np.ascontiguousarray(sample[f"{n}_mask"])
             if n in norm:
                 a = apply_normalize(a, mask, norm[n], fill)
             out += [a, mask]
