@@ -169,9 +169,11 @@ class Grid:
             _, _, dy = geod.inv(x, y, x + b, y + e)
             return (float(dx), float(dy))
         unit = _unit_factor(self.crs)
+        # to the micrometre: the Jacobian is numerical (~1e-10), and a conformal grid's
+        # equal axes must stay exactly equal (D8 ties, square footprints)
         return (
-            _ground_length(self.crs, lon, lat, a * unit, d * unit),
-            _ground_length(self.crs, lon, lat, b * unit, e * unit),
+            round(_ground_length(self.crs, lon, lat, a * unit, d * unit), 6),
+            round(_ground_length(self.crs, lon, lat, b * unit, e * unit), 6),
         )
 
     @property
