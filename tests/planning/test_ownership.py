@@ -195,3 +195,20 @@ def test_duplicates_check_reports_duplicates() -> None:
     assert not ok and line.startswith("2 patches share a lattice point") and "a_r1_c1" in line
     t2 = t.assign(lattice=["L", "M", "L"])
     assert duplicates_line(t2)[0]
+
+
+def test_qa_review_fails_on_duplicates() -> None:
+    from geoharmony.qa.checks import ownership_findings
+
+    t = pd.DataFrame(
+        {
+            "patch_id": ["a_r1_c1", "b_r1_c1"],
+            "lattice": ["L", "L"],
+            "lattice_i": [1, 1],
+            "lattice_j": [1, 1],
+        }
+    )
+    (f,) = ownership_findings(t)
+    assert (f.severity, f.code) == ("error", "cross-region-duplicates")  # validate exits 1
+    (ok,) = ownership_findings(t.iloc[:1])
+    assert (ok.severity, ok.message) == ("note", "0 cross-region duplicates.")
