@@ -218,7 +218,8 @@ class RasterReader:
                 raise InputError(
                     f"{self.info.path}: cannot read pixels {rect.width}x{rect.height} at "
                     f"column {rect.col_off}, row {rect.row_off}: the file is truncated or "
-                    f"corrupt, or a source it refers to is missing ({_first_line(exc)})"
+                    f"corrupt, or a source it refers to is missing "
+                    f"({_first_line(exc.__cause__ or exc)})"
                 ) from None
             part = part[hits]
             src = part.shifted(-rect.col_off, -rect.row_off)  # in the rectangle's pixels

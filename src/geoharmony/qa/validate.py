@@ -179,7 +179,7 @@ def store_findings(ds: Dataset, *, batch: int = 64) -> tuple[list[str], list[Fin
                         {"output": name, "patches": int(diff.sum())},
                     )
                 )
-        checked.append(f"{name}: {n} patches re-read")
+        checked.append(f"{name}: {n} patches re-read, masks match the index")
     return checked, out
 
 
