@@ -20,7 +20,7 @@ import rasterio
 import shapely
 from affine import Affine
 
-from conftest import run_cli
+from clirun import run_cli
 from synth import write_boundary, write_coord_raster
 
 T = Affine(10, 0, 480000, 0, -10, 4460000)

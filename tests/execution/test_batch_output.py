@@ -9,7 +9,7 @@ import pytest
 import shapely
 from affine import Affine
 
-from conftest import run_cli
+from clirun import run_cli
 from geoharmony.io.hashes import BackgroundHasher, CachedHasher, Cancelled
 from scenes import small_scene
 from synth import write_boundary, write_config, write_coord_raster

@@ -33,12 +33,15 @@ from geoharmony.execution import faults, preflight, resume, runners
 from geoharmony.execution.checksums import store_checksums
 from geoharmony.execution.lock import OutputLock
 from geoharmony.execution.progress import Progress
+from geoharmony.execution.region_labels import apply_min_positive, build_region_labels
 from geoharmony.execution.resume import TASKS, Layout, State
 from geoharmony.execution.stats import merge_moments
 from geoharmony.execution.tasks import array_specs, make_tasks
 from geoharmony.io.atomic import atomic_path, write_json_atomic
+from geoharmony.io.durable import fsync_tree
 from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
 from geoharmony.io.manifest import INDEX, MANIFEST, now, versions
+from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
 from geoharmony.planning.persist import PLAN, save_plan
@@ -180,9 +183,18 @@ def extract(
             return out
         writer_cls = get_writer(cfg.output.format)
         if state is State.ABSENT:
+            _disk_errors(lay, 0, plan.n_tasks, lambda: resume.create_partial(lay))
+        # Region-level labels first (once per region, kept in the partial folder across
+        # resumes), then the patch filter they allow; the store is created for what is left.
+        region_labels = _disk_errors(
+            lay, 0, plan.n_tasks, lambda: build_region_labels(plan, lay.partial)
+        )
+        plan = apply_min_positive(plan, lay.partial)
+        st = resume.read_json(lay.partial / STATE) or {}
+        if not st.get("store_created"):
 
-            def build(folder: Path) -> None:
-                w = writer_cls(folder)
+            def build() -> None:
+                w = writer_cls(lay.partial)
                 w.create(
                     array_specs(plan.outputs),
                     plan.n_patches,
@@ -190,8 +202,11 @@ def extract(
                     compression=cfg.output.compression,
                 )
                 w.close()
+                if w.path.is_dir():
+                    fsync_tree(w.path)
+                write_json_atomic(lay.partial / STATE, {**st, "store_created": True})
 
-            _disk_errors(lay, 0, plan.n_tasks, lambda: resume.create_partial(lay, build))
+            _disk_errors(lay, 0, plan.n_tasks, build)
         done = resume.done_tasks(lay)
         tasks = make_tasks(plan, lay.partial, done)
         runner = runners.choose(
@@ -215,7 +230,9 @@ def extract(
             bar.stop()
             raise
         bar.stop()
-        _disk_errors(lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records))
+        _disk_errors(
+            lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records, region_labels)
+        )
         resume.publish(lay)
         bar.summary(out)
     return out
@@ -272,6 +289,8 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
         for name, lab in cfg.labels.items()
         if lab.kind == "vector"
     }
+    for name, per in plan.label_sources.items():  # kind = "raster" label sources
+        labels[name] = [{**record(i.path, i.to_dict()), "region": rid} for rid, i in per.items()]
     boundary = cfg.study_area.boundary
     return {
         "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},
@@ -280,7 +299,12 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
     }
 
 
-def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
+def _finish(
+    plan: Plan,
+    lay: Layout,
+    inputs: dict[str, Any],
+    region_labels: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> None:
     """RUNNING -> FINISHED: write the index, then the manifest, once every task is recorded."""
     root = lay.partial
     records = []
@@ -296,6 +320,11 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
         for rec in records:
             vf[rec["start"] : rec["start"] + rec["n"]] = rec["valid_fraction"][name]
         gdf[f"{name}_valid_fraction"] = vf
+        if any(name in rec.get("positive", {}) for rec in records):
+            pc = np.zeros(plan.n_patches, dtype=np.int64)
+            for rec in records:
+                pc[rec["start"] : rec["start"] + rec["n"]] = rec["positive"][name]
+            gdf[f"{name}_positive"] = pc
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
     with atomic_path(root / INDEX) as tmp:
@@ -344,6 +373,9 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
                 "grid_of": o.grid_of,
                 "resampling": o.resampling if plan.mode == "resample" else None,
                 "codes": dict(o.codes) if o.codes else None,
+                "d8_encoding": o.d8_encoding,
+                "params": dict(o.params) if o.params else None,
+                "regions": (region_labels or {}).get(name),
             }
             for name, o in plan.outputs.items()
         },
@@ -355,6 +387,7 @@ def _finish(plan: Plan, lay: Layout, inputs: dict[str, Any]) -> None:
         },
         "completed": {"tasks": plan.n_tasks, "finished": now()},
     }
+    manifest["label_qa"] = label_qa_summary(manifest, gdf)
     faults.point("before-manifest")
     write_json_atomic(root / MANIFEST, manifest)
     faults.point("manifest-written")

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from geoharmony.execution import faults
+from geoharmony.execution.region_labels import region_label_info
 from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
 from geoharmony.geometry.grid import Grid, _unit_factor
@@ -31,7 +32,8 @@ from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
-from geoharmony.planning.plan import OutputSpec, Plan
+from geoharmony.planning.plan import LabelWindow, OutputSpec, Plan
+from geoharmony.planning.study_area import Region
 from geoharmony.planning.windows import output_windows, source_windows
 from geoharmony.writers import ArraySpec, Georef, get_writer
 
@@ -52,6 +54,8 @@ class Task:
     stride: int
     root: str
     format: str
+    label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
+    regions: Mapping[str, Region] = field(default_factory=dict)
     #: region -> vector label -> where its features are read from (grid CRS, buffered)
     label_extents: Mapping[str, Mapping[str, tuple[float, float, float, float]]] = field(
         default_factory=dict
@@ -59,15 +63,28 @@ class Task:
 
 
 # -- per-process caches: rasters through the thread-safe bounded pool ----------------------
-#: Vector label layers read per region (bbox-filtered), least recently used out.
+#: Vector label layers (per region and bbox-filtered, or whole), least recently used out.
 _VECTORS: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_COVERAGE: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 VECTOR_CACHE_SIZE = 16
 
 
+def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any) -> Any:
+    """``cache[key]``, made on a miss; at most :data:`VECTOR_CACHE_SIZE` entries kept."""
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = make()
+        while len(cache) > VECTOR_CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return hit
+
+
 def close_readers() -> None:
-    """Close every idle raster handle and drop the vector cache of this process."""
+    """Close every idle raster handle and drop the vector caches of this process."""
     POOL.close()
     _VECTORS.clear()
+    _COVERAGE.clear()
 
 
 def array_specs(outputs: Mapping[str, OutputSpec]) -> dict[str, ArraySpec]:
@@ -140,11 +157,17 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         mask = arrays[f"{o}_mask"].reshape(n, -1)
         # count_nonzero: the exact count, as mean() gives it, 30x faster
         valid[o] = (np.count_nonzero(mask, axis=1) / mask.shape[1]).round(6).tolist()
+    positive = {}
+    for name, spec in task.outputs.items():
+        if name in task.labels and spec.categorical and spec.d8_encoding is None:
+            hit = (arrays[name] != 0).any(axis=1) & arrays[f"{name}_mask"]
+            positive[name] = np.count_nonzero(hit.reshape(n, -1), axis=1).tolist()
     record = {
         "task": task.index,
         "start": task.start,
         "n": n,
         "valid_fraction": valid,
+        "positive": positive,
         "stats": band_moments(task, arrays),
         "checksums": dict(writer.checksums),
     }
@@ -225,47 +248,74 @@ def _fill_label(
     pos: np.ndarray,
     arrays: dict[str, np.ndarray],
 ) -> None:
+    data, mask = arrays[name], arrays[f"{name}_mask"]
+    grid, ws = _output_windows(task, sub, infos, task.outputs[name])
+    if lab.kind == "vector":
+        _fill_vector(task, name, lab, infos, sub, pos, arrays, grid, ws)
+        return
+    if not lab.region_level:  # pragma: no cover - every other kind is region-level
+        raise AssertionError(f"unknown label kind {lab.kind!r}")
+    # windowed from the region's label raster, computed once before the tasks
+    rid = str(sub["region"].iloc[0])
+    win = task.label_windows[name][rid]
+    cols = ws.col_off - win.col_off
+    rows = ws.row_off - win.row_off
+    with POOL.lease(region_label_info(Path(task.root), name, rid)) as reader:
+        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+            sl = slice(int(pos[0]), int(pos[-1]) + 1)
+            reader.read_into(cols, rows, data[sl], mask[sl])
+        else:
+            d, m = data[pos], mask[pos]
+            reader.read_into(cols, rows, d, m)
+            data[pos], mask[pos] = d, m
+
+
+def _fill_vector(
+    task: Task,
+    name: str,
+    lab: LabelConfig,
+    infos: Mapping[str, RasterInfo],
+    sub: pd.DataFrame,
+    pos: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    grid: Grid,
+    ws: Windows,
+) -> None:
+    """Burn a vector label; mask false outside its coverage and where its grid has no data."""
     from geoharmony import labels
 
-    spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
-    base = spec.grid_of
-    grid, ws = _output_windows(task, sub, infos, spec)
-    if lab.kind == "vector":
-        rid = str(sub["region"].iloc[0])
-        key = (name, str(infos[base].path), rid)
-        layers = _VECTORS.get(key)
-        if layers is None:
-            layers = labels.load_vector_layers(
-                lab.sources,
-                grid,
-                where=f"[labels.{name}]",
-                bbox=task.label_extents.get(rid, {}).get(name),
-            )
-            _VECTORS[key] = layers
-            while len(_VECTORS) > VECTOR_CACHE_SIZE:
-                _VECTORS.popitem(last=False)
-        _VECTORS.move_to_end(key)
-        for k, w in zip(pos, ws, strict=True):
-            data[k, 0] = labels.burn(layers, subgrid(grid, w), all_touched=lab.all_touched)
-            mask[k] = True
-        return
-    # D8 from the DEM on the DEM's own windows (or the reference grid in resample mode)
-    dem_info = infos[lab.dem or base]
-    if task.mode == "resample" and dem_info.grid != grid:
-        # The DEM is warped: compute D8 on the warped patch (halo lost at the border).
-        dem = arrays[lab.dem or base]
-        dvalid = arrays[f"{lab.dem or base}_mask"]
-        for k in pos:
-            z = np.pad(dem[k, 0].astype(np.float64), 1, mode="edge")
-            v = np.pad(dvalid[k], 1, mode="constant", constant_values=False)
-            data[k, 0], mask[k] = labels.d8_flow_direction(z, v, grid.resolution_m)
-        return
-    with POOL.lease(dem_info) as reader:
-        blocks = reader.read_windows(ws.grown(1))  # a one-pixel halo for the D8 neighbours
-    res = dem_info.grid.resolution_m
-    for k, b in zip(pos, blocks, strict=True):
-        data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
+    base = str(lab.grid)
+    rid = str(sub["region"].iloc[0])
+    path = str(infos[base].path)
+    # "bbox" coverage is the extent of *all* features: read whole layers then; otherwise
+    # only the features near this region (bbox filter, through the file's spatial index)
+    bbox = None if lab.coverage == "bbox" else task.label_extents.get(rid, {}).get(name)
+    key = (name, path, rid if bbox is not None else "")
+    layers = _cached(
+        _VECTORS,
+        key,
+        lambda: labels.load_vector_layers(lab.sources, grid, where=f"[labels.{name}]", bbox=bbox),
+    )
+    cover = _cached(
+        _COVERAGE,
+        (name, path, rid),
+        lambda: labels.coverage_geometry(lab.coverage, layers, task.regions.get(rid), grid),
+    )
+    base_mask = arrays.get(f"{base}_mask")
+    same_shape = base_mask is not None and base_mask.shape[1:] == mask.shape[1:]
+    per_source = lab.channels == "per_source"
+    for k, w in zip(pos, ws, strict=True):
+        patch = subgrid(grid, w)
+        if per_source:
+            for b, layer in enumerate(layers):
+                data[k, b] = labels.burn([layer], patch, all_touched=lab.all_touched)
+        else:
+            data[k, 0] = labels.burn(layers, patch, all_touched=lab.all_touched)
+        m = labels.coverage_mask(cover, patch)
+        if same_shape:
+            m &= base_mask[k]  # type: ignore[index]
+        mask[k] = m
 
 
 def _label_extents(plan: Plan) -> dict[str, dict[str, tuple[float, float, float, float]]]:
@@ -317,13 +367,14 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
     """The plan's tasks not in ``done``, writing into ``root``."""
     cfg = plan.config
     extents = _label_extents(plan)
+    regions = {r.id: r for r in plan.regions}
     out = []
     for t in range(plan.n_tasks):
         if t in done:
             continue
         start, stop = plan.task_range(t)
         rows = plan.table.iloc[start:stop]
-        # only this task's regions' sources travel with it (not the whole plan's)
+        # only this task's regions travel with it (sources, label windows, polygons)
         sources = {str(r): plan.sources[str(r)] for r in pd.unique(rows["region"])}
         out.append(
             Task(
@@ -339,6 +390,11 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
                 stride=cfg.grid.stride,
                 root=str(root),
                 format=cfg.output.format,
+                label_windows={
+                    n: {r: w for r, w in wins.items() if r in sources}
+                    for n, wins in plan.label_windows.items()
+                },
+                regions={r: regions[r] for r in sources if r in regions},
                 label_extents={r: extents[r] for r in sources if r in extents},
             )
         )
