@@ -175,6 +175,10 @@ def test_an_implausible_label_is_reported_by_info_validate_and_the_report(
     rep = validate(ds.root, check_inputs=False)
     assert rep.ok and any(f.code == "label-implausible" for f in rep.findings)
     assert any(f.code == "label-implausible" for f in review(ds.plan, ds.index, ds.manifest))
+    from geoharmony.report.html import build_report
+
+    html = build_report(ds.root, n_patches=1, dpi=30)
+    assert "label water: region all is" in html and "buffer_m" in html
 
 
 def test_min_positive_on_a_vector_label(tmp_path: Path) -> None:

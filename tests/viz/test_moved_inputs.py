@@ -26,7 +26,10 @@ def orphan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "dataset"
     gh.extract(gh.load_config(cfg_path), out=out, workers=1, progress=False)
     shutil.rmtree(root / "inputs")
-    assert not any(p.suffix in (".tif", ".geojson", ".toml") for p in root.rglob("*"))
+    # (the dataset's own region label rasters, labels/<name>/<region>.tif, stay)
+    assert not any(
+        p.suffix in (".tif", ".geojson", ".toml") and out not in p.parents for p in root.rglob("*")
+    )
     return out
 
 
