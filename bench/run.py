@@ -100,6 +100,11 @@ class Area:
         self.roi = self.tmp / "roi.wkt"
         self.roi.write_text(shapely.to_wkt(self.plan.regions[0].in_crs(ref.crs)))
         self.out = self.tmp / "dataset"
+        # the same area in resample mode (every modality warped onto the reference grid)
+        from dataclasses import replace
+
+        self.cfg_resample = replace(self.cfg, grid=replace(self.cfg.grid, mode="resample"))
+        self.out_resample = self.tmp / "dataset_resample"
 
 
 # -- methods ------------------------------------------------------------------------------------
@@ -134,9 +139,10 @@ def m_floor(threads: str) -> Any:
 
 
 def _clear(a: Area) -> None:
-    for p in (a.out, a.out.parent / f".{a.out.name}.partial"):
-        if p.exists():
-            shutil.rmtree(p)
+    for out in (a.out, a.out_resample):
+        for p in (out, *out.parent.glob(f".{out.name}.partial*")):
+            if p.exists():
+                shutil.rmtree(p)
 
 
 def m_extract(workers: int) -> Any:
@@ -144,6 +150,15 @@ def m_extract(workers: int) -> Any:
         import geoharmony as gh
 
         gh.extract(a.cfg, out=a.out, workers=workers, progress=False)
+
+    return run
+
+
+def m_extract_resample(workers: int) -> Any:
+    def run(a: Area) -> None:
+        import geoharmony as gh
+
+        gh.extract(a.cfg_resample, out=a.out_resample, workers=workers, progress=False)
 
     return run
 
@@ -449,6 +464,8 @@ def main() -> None:
         (f"geoharmony extract -> zarr, {W} workers", m_extract(W), _clear),
         ("end-to-end floor, 1 process", m_e2e_floor(1, comp), None),
         (f"end-to-end floor, {W} processes", m_e2e_floor(W, comp), None),
+        ("geoharmony extract -> zarr, resample mode, 1 worker", m_extract_resample(1), _clear),
+        (f"geoharmony extract -> zarr, resample mode, {W} workers", m_extract_resample(W), _clear),
     ]
     series = {(m, a.name): Series(m, a.name, a.n) for m, _, _ in methods for a in areas}
     # Which floor each row is compared with: decode floor, or end-to-end over 1 or W cores.

@@ -51,3 +51,15 @@ class CoverageWarning(GeoharmonyWarning):
 
 class TransformWarning(GeoharmonyWarning):
     """A CRS transformation's accuracy is unknown or worse than a quarter of a pixel."""
+
+
+class OutputLockedError(GeoharmonyError, BlockingIOError):
+    """Another ``extract`` run holds the output's lock."""
+
+
+class ExtractInterrupted(KeyboardInterrupt):
+    """An extraction was interrupted (Ctrl-C, SIGTERM); the message says what was kept."""
+
+
+class DiskFullError(GeoharmonyError, OSError):
+    """The disk filled up while writing; what was written is kept for a resumed run."""

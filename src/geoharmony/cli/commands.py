@@ -58,6 +58,11 @@ def centers(config: Path, out: Path | None) -> None:
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing dataset of another configuration."
 )
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar (default: on a terminal; else a log line every 30 s).",
+)
 @click.pass_obj
 @handle_errors
 def extract(
@@ -67,6 +72,7 @@ def extract(
     workers: int | None,
     scheduler: str | None,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Extract the patch dataset (resumes an interrupted run)."""
     import geoharmony as gh
@@ -83,7 +89,7 @@ def extract(
         workers=workers,
         scheduler=scheduler,
         overwrite=overwrite,
-        progress=obj.progress,
+        progress=obj.progress if progress is None else progress,
     )
     click.echo(f"dataset: {path}")
 

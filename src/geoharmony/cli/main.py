@@ -6,12 +6,10 @@ unless ``--debug``); 1 anything else.
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from geoharmony.cli import commands, viz_commands
-from geoharmony.cli.context import Context
+from geoharmony.cli.context import Context, setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,9 +22,7 @@ from geoharmony.cli.context import Context
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, progress: bool | None, verbose: int) -> None:
     """Aligned multi-resolution patch datasets from a boundary and co-located rasters."""
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2), format="%(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(verbose)
     ctx.obj = Context(debug, progress)
 
 

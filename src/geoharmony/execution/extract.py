@@ -1,10 +1,19 @@
 """Execute a plan: tasks -> reads -> writer, resumably, serially, on local processes or Dask.
 
-The output folder is built under a hidden ``.<name>.partial`` sibling and renamed into
-place only when complete, so a crash never leaves a dataset that looks complete. A
-finished task leaves a small record (its patches' valid fractions) that a rerun with the
-same plan fingerprint trusts: an interrupted run resumes where it stopped and ends with
-the same bytes as an uninterrupted one.
+One run on an output, in order (each step atomic and durable, see :mod:`.resume`):
+
+1. take the output's lock (:mod:`.lock`; a second run is refused, exit 2);
+2. plan, and :func:`~geoharmony.execution.resume.recover` whatever a killed run left;
+3. build the store skeleton in ``.<name>.partial-<fingerprint>`` (or resume the tasks
+   already recorded there), run the remaining tasks (each writes its own shards, then a
+   record with its valid fractions, band moments and shard checksums);
+4. write the index and the manifest (with every store file's sha256) into the partial
+   folder, then rename it into place (replacing the old dataset only now).
+
+A crash at any point leaves either a resumable partial folder or the previous dataset,
+never something that looks complete; rerunning the same command continues and ends with
+the same content as an uninterrupted run. Input checksums are computed in a background
+thread (cached by file identity) while tasks run.
 """
 
 from __future__ import annotations
@@ -12,25 +21,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import sys
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geoharmony.errors import DatasetError, OutputExistsError
-from geoharmony.execution import runners
-from geoharmony.execution.region_labels import (
-    LABELS_DIR,
-    apply_min_positive,
-    build_region_labels,
-)
+from geoharmony.errors import DatasetError, ExtractInterrupted, InputError, OutputExistsError
+from geoharmony.execution import faults, preflight, resume, runners
+from geoharmony.execution.checksums import store_checksums
+from geoharmony.execution.lock import OutputLock
+from geoharmony.execution.progress import Progress
+from geoharmony.execution.region_labels import apply_min_positive, build_region_labels
+from geoharmony.execution.resume import TASKS, Layout, State
 from geoharmony.execution.stats import merge_moments
-from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
-from geoharmony.io.atomic import atomic_path
-from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
+from geoharmony.execution.tasks import array_specs, make_tasks
+from geoharmony.io.atomic import atomic_path, write_json_atomic
+from geoharmony.io.durable import fsync_tree
+from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
+from geoharmony.io.manifest import INDEX, MANIFEST, now, versions
 from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
@@ -40,33 +50,27 @@ from geoharmony.planning.plan import Plan, compute_plan
 from geoharmony.writers import get_writer
 
 log = logging.getLogger(__name__)
-STATE = "_state.json"
-
-
-def _done_tasks(root: Path) -> set[int]:
-    d = root / TASKS
-    if not d.is_dir():
-        return set()
-    return {int(p.stem) for p in d.glob("*.json") if p.stem.isdigit()}
-
-
-def _partial_path(out: Path) -> Path:
-    return out.parent / f".{out.name}.partial"
+STATE = resume.STATE
 
 
 def _check_existing(out: Path, fingerprint: str, overwrite: bool) -> bool:
     """True when ``out`` already holds this exact, complete dataset."""
     if not out.exists():
         return False
+    if not out.is_dir():
+        raise OutputExistsError(
+            f"{out}: the output path is a file, not a folder; "
+            "choose another [output].path (nothing was written)"
+        )
     man = out / MANIFEST
     if not man.is_file():
-        if out.is_dir() and not any(out.iterdir()):
+        if not any(out.iterdir()):
             return False
         raise OutputExistsError(
             f"{out}: the output path exists and is not a geoharmony dataset; "
             "choose another [output].path (nothing was written)"
         )
-    m = json.loads(man.read_text(encoding="utf-8"))
+    m = resume.read_json(man) or {}
     if m.get("fingerprint") == fingerprint and m.get("complete") and not overwrite:
         return True
     if not overwrite:
@@ -77,27 +81,35 @@ def _check_existing(out: Path, fingerprint: str, overwrite: bool) -> bool:
     return False
 
 
-def _progress(total: int, done: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    prog = Progress(
-        TextColumn("extract"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    prog.start()
-    prog.add_task("tasks", total=total, completed=done)
-    return prog
+def _prepare_parent(out: Path) -> None:
+    """Create the output's parent folder, or say clearly why it cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(
+            f"{out}: the output path is a file, not a folder; "
+            "choose another [output].path (nothing was written)"
+        )
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(
+            f"{out}: cannot create the output folder: a parent path is a file; "
+            "choose another [output].path (nothing was written)"
+        ) from None
+    except PermissionError:
+        raise InputError(
+            f"{out}: cannot create the output folder (permission denied); "
+            "choose a writable [output].path (nothing was written)"
+        ) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        why = "permission denied"
+        with suppress(OSError, AttributeError):
+            if os.statvfs(parent).f_flag & os.ST_RDONLY:
+                why = "read-only file system"
+        raise InputError(
+            f"{parent}: the output's folder is not writable ({why}); "
+            "choose a writable [output].path (nothing was written)"
+        )
 
 
 def extract(
@@ -126,83 +138,133 @@ def extract(
         Replace an existing dataset of another configuration (only once the new one is
         complete: nothing is lost if this run fails).
     progress
-        Show a progress bar (default: when stderr is a terminal).
+        A progress bar (default: when stderr is a terminal); otherwise a log line every
+        ``$GEOHARMONY_PROGRESS_SECONDS`` (30) seconds and a final summary.
 
     Returns
     -------
     Path
         The dataset folder.
+
+    Raises
+    ------
+    OutputLockedError
+        Another run holds this output (the message names it).
+    ExtractInterrupted
+        Ctrl-C or SIGTERM: the message says what was kept and how to resume.
     """
-    plan = plan or compute_plan(cfg)
     out = Path(out) if out is not None else cfg.output.path
     out = out.expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        _prepare_parent(out)  # refuses
+    # Plan and check first: a bad input is refused before anything is written.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan or compute_plan(cfg)
+    preflight.check_overlap(plan)
+    preflight.check_memory(plan)
+    for w in caught:  # the plan's warnings, once the run is going ahead
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    faults.point("planned")
     fp = plan.fingerprint()
-    if _check_existing(out, fp, overwrite):
-        log.info("%s is complete and up to date; nothing to do", out)
-        return out
-    partial = _partial_path(out)
-    state_file = partial / STATE
-    if partial.exists():
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            state = {}
-        if state.get("fingerprint") != fp:
-            shutil.rmtree(partial)
-    writer_cls = get_writer(cfg.output.format)
-    if not partial.exists():
-        partial.mkdir(parents=True)
-        (partial / TASKS).mkdir()
-        write_json_atomic(state_file, {"fingerprint": fp, "started": now()})
-    # Region-level labels first (once per region; resumable), then the patch filter.
-    region_labels = build_region_labels(plan, partial)
-    plan = apply_min_positive(plan, partial)
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    if not state.get("store_created"):
-        writer = writer_cls(partial)
-        writer.create(
-            array_specs(plan.outputs),
-            plan.n_patches,
-            patches_per_shard=cfg.output.patches_per_shard,
-            compression=cfg.output.compression,
+    _check_existing(out, fp, overwrite)
+    _prepare_parent(out)
+    with OutputLock(out, fp):
+        faults.point("locked")
+        lay = Layout(out, fp)
+        state = resume.recover(lay)
+        if state is State.PUBLISHED or _check_existing(out, fp, overwrite):
+            log.info("%s is complete and up to date; nothing to do", out)
+            Progress.skipped(out, plan.n_tasks)
+            return out
+        for other in resume.foreign_partials(lay):
+            log.info("%s: a partial run of another configuration is kept there", other)
+        if state is State.FINISHED:
+            resume.publish(lay)
+            return out
+        writer_cls = get_writer(cfg.output.format)
+        if state is State.ABSENT:
+            _disk_errors(lay, 0, plan.n_tasks, lambda: resume.create_partial(lay))
+        # Region-level labels first (once per region, kept in the partial folder across
+        # resumes), then the patch filter they allow; the store is created for what is left.
+        region_labels = _disk_errors(
+            lay, 0, plan.n_tasks, lambda: build_region_labels(plan, lay.partial)
         )
-        writer.close()
-        write_json_atomic(state_file, {**state, "store_created": True})
-    done = _done_tasks(partial)
-    tasks = make_tasks(plan, partial, done)
-    runner = runners.choose(
-        workers=workers, scheduler=scheduler, n_tasks=len(tasks), writer=writer_cls
-    )
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _progress(plan.n_tasks, len(done), show)
-    # Input checksums are computed while the tasks run (hashlib releases the GIL).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoharmony-sha256") as hasher:
-        inputs = hasher.submit(input_records, plan)
+        plan = apply_min_positive(plan, lay.partial)
+        st = resume.read_json(lay.partial / STATE) or {}
+        if not st.get("store_created"):
+
+            def build() -> None:
+                w = writer_cls(lay.partial)
+                w.create(
+                    array_specs(plan.outputs),
+                    plan.n_patches,
+                    patches_per_shard=cfg.output.patches_per_shard,
+                    compression=cfg.output.compression,
+                )
+                w.close()
+                if w.path.is_dir():
+                    fsync_tree(w.path)
+                write_json_atomic(lay.partial / STATE, {**st, "store_created": True})
+
+            _disk_errors(lay, 0, plan.n_tasks, build)
+        done = resume.done_tasks(lay)
+        tasks = make_tasks(plan, lay.partial, done)
+        runner = runners.choose(
+            workers=workers, scheduler=scheduler, n_tasks=len(tasks), writer=writer_cls
+        )
+        bar = Progress(plan, resumed=len(done), enabled=progress)
+        hasher = BackgroundHasher(lambda h: input_records(plan, h))
         try:
-            for _ in runner(tasks):
-                if bar is not None:
-                    bar.advance(bar.task_ids[0])
+            _disk_errors(lay, len(done), plan.n_tasks, lambda: _run(runner, tasks, bar))
+            records = hasher.result()
+        except KeyboardInterrupt:
+            hasher.cancel()
+            bar.stop()
+            kept = len(resume.done_tasks(lay))
+            raise ExtractInterrupted(
+                f"interrupted: {kept} of {plan.n_tasks} tasks are kept in {lay.partial}; "
+                "rerun the same command to resume"
+            ) from None
         except BaseException:
-            inputs.cancel()
+            hasher.cancel()
+            bar.stop()
             raise
-        finally:
-            if bar is not None:
-                bar.stop()
-        _finish(plan, partial, fp, inputs.result(), region_labels)
-    if out.exists():
-        old = out.parent / f".{out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(out, old)
-        os.replace(partial, out)
-        shutil.rmtree(old)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, out)
+        bar.stop()
+        _disk_errors(
+            lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records, region_labels)
+        )
+        resume.publish(lay)
+        bar.summary(out)
     return out
 
 
-def input_records(plan: Plan) -> dict[str, Any]:
+def _run(runner: runners.Runner, tasks: list[Any], bar: Progress) -> None:
+    for rec in runner(tasks):
+        bar.advance(rec["n"])
+
+
+def _disk_errors(lay: Layout, kept: int, total: int, fn: Any) -> Any:
+    """Run ``fn``; a full disk becomes one clear message (what was kept, how to go on)."""
+    import errno
+
+    try:
+        return fn()
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from geoharmony.errors import DiskFullError
+
+        n = len(resume.done_tasks(lay)) if lay.partial.exists() else kept
+        where = exc.filename or lay.partial
+        raise DiskFullError(
+            f"{where}: no space left on the device while writing the dataset; "
+            f"{n} of {total} tasks are kept in {lay.partial}: free space and rerun the "
+            "same command to resume"
+        ) from None
+
+
+def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]:
     """Every input with size, sha256 and (rasters) grid: boundary, rasters, labels.
 
     Each record is that of the file the config names, plus ``files``: every file the
@@ -210,13 +272,15 @@ def input_records(plan: Plan) -> dict[str, Any]:
     same list the fingerprint covers.
     """
     cfg = plan.config
+    sha = sha or CachedHasher()
     files = plan.input_files()
     sums: dict[str, dict[str, Any]] = {}
 
     def one(path: Path) -> dict[str, Any]:
         key = str(path)
         if key not in sums:
-            sums[key] = input_record(path, {})
+            st = path.stat()
+            sums[key] = {"path": key, "size": st.st_size, "sha256": sha(path)}
         return sums[key]
 
     def record(path: Path, info: dict[str, Any], role: str) -> dict[str, Any]:
@@ -254,12 +318,12 @@ def input_records(plan: Plan) -> dict[str, Any]:
 
 def _finish(
     plan: Plan,
-    root: Path,
-    fingerprint: str,
+    lay: Layout,
     inputs: dict[str, Any],
     region_labels: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> None:
-    """Write the index and the manifest once every task is recorded."""
+    """RUNNING -> FINISHED: write the index, then the manifest, once every task is recorded."""
+    root = lay.partial
     records = []
     for p in sorted((root / TASKS).glob("*.json")):
         records.append(json.loads(p.read_text(encoding="utf-8")))
@@ -282,14 +346,19 @@ def _finish(
     stats = merge_moments([rec["stats"] for rec in records])
     with atomic_path(root / INDEX) as tmp:
         gdf.to_parquet(tmp, index=False, geometry_encoding="WKB", write_covering_bbox=False)
+        faults.point("index-written")
     save_plan(plan, root)
     cfg = plan.config
+    writer = get_writer(cfg.output.format)
+    known: dict[str, str] = {}
+    for rec in records:
+        known.update(rec.get("checksums", {}))
     manifest = {
         "format_version": 1,
         "geoharmony": versions().get("geoharmony", "unknown"),
         "created": now(),
         "complete": True,
-        "fingerprint": fingerprint,
+        "fingerprint": lay.fingerprint,
         "config_file": str(cfg.source),
         "config": cfg.to_dict(),
         "inputs": inputs,
@@ -315,7 +384,7 @@ def _finish(
         },
         "store": {
             "format": cfg.output.format,
-            "path": get_writer(cfg.output.format).store_name,
+            "path": writer.store_name,
             "compression": cfg.output.compression,
             "patches_per_shard": cfg.output.patches_per_shard,
         },
@@ -335,11 +404,14 @@ def _finish(
             for name, o in plan.outputs.items()
         },
         "stats": stats,
+        "checksums": {
+            **store_checksums(root, writer.store_name, known),
+            INDEX: sha256_file(root / INDEX),
+            PLAN: sha256_file(root / PLAN),
+        },
         "completed": {"tasks": plan.n_tasks, "finished": now()},
     }
     manifest["label_qa"] = label_qa_summary(manifest, gdf)
+    faults.point("before-manifest")
     write_json_atomic(root / MANIFEST, manifest)
-    shutil.rmtree(root / TASKS)
-    for p in (root / LABELS_DIR).glob("*/*.json"):
-        p.unlink()  # the records live on in the manifest
-    (root / STATE).unlink()
+    faults.point("manifest-written")

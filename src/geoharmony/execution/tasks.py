@@ -1,7 +1,7 @@
 """Tasks: the unit of execution (and of resume) and what one task does.
 
 A task is a contiguous, shard-aligned range of store positions. ``run_task`` reads its
-windows (each raster opened once per worker process, through a per-process cache),
+windows (through the process's thread-safe, bounded raster pool: io/pool.py),
 warps or burns what the mode and labels ask for, writes the arrays through the
 configured writer and leaves a small record (valid fractions, band moments) that makes
 the task count as done for a resumed run.
@@ -10,6 +10,7 @@ the task count as done for a resumed run.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,23 +20,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geoharmony.execution import faults
 from geoharmony.execution.region_labels import region_label_info
+from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import band_moments
-from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.geometry.window import Windows, subgrid
+from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
-from geoharmony.io.manifest import write_json_atomic
+from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
-from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import LabelWindow, OutputSpec, Plan
 from geoharmony.planning.study_area import Region
 from geoharmony.planning.windows import output_windows, source_windows
 from geoharmony.writers import ArraySpec, Georef, get_writer
-
-#: Folder (inside the partial output) of the finished tasks' records.
-TASKS = "_tasks"
 
 
 @dataclass(frozen=True)
@@ -56,27 +56,33 @@ class Task:
     format: str
     label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
     regions: Mapping[str, Region] = field(default_factory=dict)
+    #: region -> vector label -> where its features are read from (grid CRS, buffered)
+    label_extents: Mapping[str, Mapping[str, tuple[float, float, float, float]]] = field(
+        default_factory=dict
+    )
 
 
-# -- per-process caches (each worker opens every raster once) ------------------------------
-_READERS: dict[str, RasterReader] = {}
-_VECTORS: dict[tuple[str, str], Any] = {}
-_COVERAGE: dict[tuple[str, str, str], Any] = {}
+# -- per-process caches: rasters through the thread-safe bounded pool ----------------------
+#: Vector label layers (per region and bbox-filtered, or whole), least recently used out.
+_VECTORS: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_COVERAGE: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+VECTOR_CACHE_SIZE = 16
 
 
-def _reader(info: RasterInfo) -> RasterReader:
-    key = f"{info.path}|{info.bands}|{info.nodata}"
-    r = _READERS.get(key)
-    if r is None:
-        r = _READERS[key] = RasterReader(info)
-    return r
+def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any) -> Any:
+    """``cache[key]``, made on a miss; at most :data:`VECTOR_CACHE_SIZE` entries kept."""
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = make()
+        while len(cache) > VECTOR_CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return hit
 
 
 def close_readers() -> None:
-    """Close every cached reader of this process."""
-    for r in _READERS.values():
-        r.close()
-    _READERS.clear()
+    """Close every idle raster handle and drop the vector caches of this process."""
+    POOL.close()
     _VECTORS.clear()
     _COVERAGE.clear()
 
@@ -145,6 +151,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     else:
         writer.write(task.start, arrays)
     writer.close()
+    faults.point("task-written")
     valid = {}
     for o in task.outputs:
         mask = arrays[f"{o}_mask"].reshape(n, -1)
@@ -162,6 +169,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "valid_fraction": valid,
         "positive": positive,
         "stats": band_moments(task, arrays),
+        "checksums": dict(writer.checksums),
     }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
     return record
@@ -201,22 +209,23 @@ def _fill_modality(
     arrays: dict[str, np.ndarray],
 ) -> None:
     spec = task.outputs[name]
-    reader = _reader(info)
     data, mask = arrays[name], arrays[f"{name}_mask"]
     src = source_windows(sub, name)
     c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
         # Windows of one size, read straight into the task's arrays (a region's rows
         # are contiguous in a task, so this is a view).
-        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-            sl = slice(int(pos[0]), int(pos[-1]) + 1)
-            reader.read_into(c0, r0, data[sl], mask[sl])
-        else:
-            d, m = data[pos], mask[pos]
-            reader.read_into(c0, r0, d, m)
-            data[pos], mask[pos] = d, m
+        with POOL.lease(info) as reader:  # this thread's own handle
+            if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+                sl = slice(int(pos[0]), int(pos[-1]) + 1)
+                reader.read_into(c0, r0, data[sl], mask[sl])
+            else:
+                d, m = data[pos], mask[pos]
+                reader.read_into(c0, r0, d, m)
+                data[pos], mask[pos] = d, m
         return
-    blocks = reader.read_windows(src)
+    with POOL.lease(info) as reader:
+        blocks = reader.read_windows(src)
     ref, dst_windows = _output_windows(task, sub, infos, spec)
     for k, b, w in zip(pos, blocks, dst_windows, strict=True):
         dst = subgrid(ref, w)
@@ -249,16 +258,16 @@ def _fill_label(
     # windowed from the region's label raster, computed once before the tasks
     rid = str(sub["region"].iloc[0])
     win = task.label_windows[name][rid]
-    reader = _reader(region_label_info(Path(task.root), name, rid))
     cols = ws.col_off - win.col_off
     rows = ws.row_off - win.row_off
-    if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-        sl = slice(int(pos[0]), int(pos[-1]) + 1)
-        reader.read_into(cols, rows, data[sl], mask[sl])
-    else:
-        d, m = data[pos], mask[pos]
-        reader.read_into(cols, rows, d, m)
-        data[pos], mask[pos] = d, m
+    with POOL.lease(region_label_info(Path(task.root), name, rid)) as reader:
+        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+            sl = slice(int(pos[0]), int(pos[-1]) + 1)
+            reader.read_into(cols, rows, data[sl], mask[sl])
+        else:
+            d, m = data[pos], mask[pos]
+            reader.read_into(cols, rows, d, m)
+            data[pos], mask[pos] = d, m
 
 
 def _fill_vector(
@@ -277,19 +286,22 @@ def _fill_vector(
 
     data, mask = arrays[name], arrays[f"{name}_mask"]
     base = str(lab.grid)
-    key = (name, str(infos[base].path))
-    layers = _VECTORS.get(key)
-    if layers is None:
-        layers = _VECTORS[key] = labels.load_vector_layers(
-            lab.sources, grid, where=f"[labels.{name}]"
-        )
     rid = str(sub["region"].iloc[0])
-    ckey = (name, key[1], rid)
-    cover = _COVERAGE.get(ckey)
-    if cover is None:
-        cover = _COVERAGE[ckey] = labels.coverage_geometry(
-            lab.coverage, layers, task.regions.get(rid), grid
-        )
+    path = str(infos[base].path)
+    # "bbox" coverage is the extent of *all* features: read whole layers then; otherwise
+    # only the features near this region (bbox filter, through the file's spatial index)
+    bbox = None if lab.coverage == "bbox" else task.label_extents.get(rid, {}).get(name)
+    key = (name, path, rid if bbox is not None else "")
+    layers = _cached(
+        _VECTORS,
+        key,
+        lambda: labels.load_vector_layers(lab.sources, grid, where=f"[labels.{name}]", bbox=bbox),
+    )
+    cover = _cached(
+        _COVERAGE,
+        (name, path, rid),
+        lambda: labels.coverage_geometry(lab.coverage, layers, task.regions.get(rid), grid),
+    )
     base_mask = arrays.get(f"{base}_mask")
     same_shape = base_mask is not None and base_mask.shape[1:] == mask.shape[1:]
     per_source = lab.channels == "per_source"
@@ -306,20 +318,70 @@ def _fill_vector(
         mask[k] = m
 
 
+def _label_extents(plan: Plan) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """Per region and vector label: the bbox of all its windows, grown by the buffer."""
+    cfg = plan.config
+    vec = {n: lab for n, lab in cfg.labels.items() if lab.kind == "vector"}
+    if not vec or not len(plan.table):
+        return {}
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
+    probe = Task(
+        0,
+        0,
+        plan.table.iloc[:0],
+        {},
+        plan.outputs,
+        cfg.labels,
+        plan.mode,
+        plan.reference,
+        cfg.grid.patch_size,
+        cfg.grid.stride,
+        "",
+        cfg.output.format,
+    )
+    for rid, sub in plan.table.groupby("region", sort=False):
+        infos = plan.sources[str(rid)]
+        for name, lab in vec.items():
+            spec = plan.outputs[name]
+            grid, ws = _output_windows(probe, sub, infos, spec)
+            c0, r0 = ws.col_off, ws.row_off
+            cols = np.array([c0.min(), c0.max() + spec.width], dtype=float)
+            rows = np.array([r0.min(), r0.max() + spec.height], dtype=float)
+            xs, ys = grid.to_xy(np.repeat(cols, 2), np.tile(rows, 2))
+            buf = max((s.buffer_m for s in lab.sources), default=0.0)
+            px = max(abs(grid.transform.a), abs(grid.transform.e))
+            if grid.is_geographic:  # metres to degrees, generously (any latitude to 87)
+                margin = buf / 111_320 / 0.05 + 2 * px
+            else:
+                margin = buf / _unit_factor(grid.crs) + 2 * px
+            out.setdefault(str(rid), {})[name] = (
+                float(xs.min() - margin),
+                float(ys.min() - margin),
+                float(xs.max() + margin),
+                float(ys.max() + margin),
+            )
+    return out
+
+
 def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
     """The plan's tasks not in ``done``, writing into ``root``."""
     cfg = plan.config
+    extents = _label_extents(plan)
+    regions = {r.id: r for r in plan.regions}
     out = []
     for t in range(plan.n_tasks):
         if t in done:
             continue
         start, stop = plan.task_range(t)
+        rows = plan.table.iloc[start:stop]
+        # only this task's regions travel with it (sources, label windows, polygons)
+        sources = {str(r): plan.sources[str(r)] for r in pd.unique(rows["region"])}
         out.append(
             Task(
                 index=t,
                 start=start,
-                rows=plan.table.iloc[start:stop],
-                sources=plan.sources,
+                rows=rows,
+                sources=sources,
                 outputs=plan.outputs,
                 labels=cfg.labels,
                 mode=plan.mode,
@@ -328,8 +390,12 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
                 stride=cfg.grid.stride,
                 root=str(root),
                 format=cfg.output.format,
-                label_windows=plan.label_windows,
-                regions={r.id: r for r in plan.regions},
+                label_windows={
+                    n: {r: w for r, w in wins.items() if r in sources}
+                    for n, wins in plan.label_windows.items()
+                },
+                regions={r: regions[r] for r in sources if r in regions},
+                label_extents={r: extents[r] for r in sources if r in extents},
             )
         )
     return out

@@ -96,6 +96,10 @@ def read_info(
     """
     if not path.exists():
         raise InputError(f"{path}: raster not found ({where}); check the path")
+    if path.is_dir() and path.suffix.lower() not in (".zarr", ".gdb"):
+        raise InputError(f"{path}: is a folder, not a raster file ({where}); check the path")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path}: the raster file is empty (0 bytes) ({where})")
     try:
         with rasterio.open(path) as ds:
             if ds.crs is None:
@@ -159,4 +163,9 @@ def read_info(
                 band_nodata=band_nod,
             )
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{path}: cannot open the raster ({where}): {exc}") from None
+        raise InputError(f"{path}: cannot open the raster ({where}): {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -25,10 +25,18 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window as RioWindow
 
+from geoharmony.errors import InputError
 from geoharmony.geometry.window import Window, Windows, block_cover
 from geoharmony.io.raster_info import RasterInfo
 
 IntArray = np.ndarray
+#: Width of the column ranges reads of striped rasters are planned in.
+STRIP_COLUMNS = 512
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +87,19 @@ class RasterReader:
 
     def __init__(self, info: RasterInfo) -> None:
         self.info = info
-        self.ds = rasterio.open(info.path)
+        try:
+            self.ds = rasterio.open(info.path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"{info.path}: cannot open the raster: {_first_line(exc)}") from None
         self.bands = list(info.bands)
         self.dtype = np.dtype(info.dtype)
         self.fill = np.array(info.fill_value).astype(self.dtype)
         bh, bw = self.ds.block_shapes[self.bands[0] - 1]
         self.block_height, self.block_width = int(bh), int(bw)
+        if self.block_width >= self.ds.width > STRIP_COLUMNS:
+            # A striped (non-tiled) raster: plan reads in column ranges, so a task reads
+            # only the columns its windows need, not whole strips of the full width.
+            self.block_width = STRIP_COLUMNS
         nod = info.nodata
         self._nodata = None if nod is None or np.isnan(nod) else np.array(nod).astype(self.dtype)
         # bands whose nodata values differ: each band masked with its own value
@@ -235,8 +250,16 @@ class RasterReader:
             if len(hits) == 0:  # pragma: no cover - every rectangle is needed by a window
                 continue
             win = RioWindow(rect.col_off, rect.row_off, rect.width, rect.height)
-            arr = self.ds.read(self.bands, window=win)
-            ok = self._valid(arr, win)
+            try:
+                arr = self.ds.read(self.bands, window=win)
+                ok = self._valid(arr, win)
+            except rasterio.errors.RasterioIOError as exc:
+                raise InputError(
+                    f"{self.info.path}: cannot read pixels {rect.width}x{rect.height} at "
+                    f"column {rect.col_off}, row {rect.row_off}: the file is truncated or "
+                    f"corrupt, or a source it refers to is missing "
+                    f"({_first_line(exc.__cause__ or exc)})"
+                ) from None
             part = part[hits]
             src = part.shifted(-rect.col_off, -rect.row_off)  # in the rectangle's pixels
             dst = part.relative_to(ws[hits])  # in each window's pixels

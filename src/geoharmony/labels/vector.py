@@ -30,17 +30,27 @@ class VectorLayer:
 
 
 def load_vector_layers(
-    sources: Sequence[VectorSource], grid: Grid, *, where: str
+    sources: Sequence[VectorSource],
+    grid: Grid,
+    *,
+    where: str,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> list[VectorLayer]:
-    """Read, reproject and buffer (in metres) the vector sources of one label."""
+    """Read, reproject and buffer (in metres) the vector sources of one label.
+
+    ``bbox`` (in ``grid``'s CRS) reads only the features that intersect it (through the
+    file's spatial index where it has one); it must already include the buffer distance.
+    """
     import geopandas as gpd
+
+    mask = None if bbox is None else gpd.GeoSeries([shapely.box(*bbox)], crs=grid.crs)
 
     layers = []
     for src in sources:
         if not src.path.exists():
             raise InputError(f"{src.path}: vector label source not found ({where}); check the path")
         try:
-            gdf = gpd.read_file(src.path, layer=src.layer, where=src.where)
+            gdf = gpd.read_file(src.path, layer=src.layer, where=src.where, bbox=mask)
         except Exception as exc:
             raise InputError(
                 f"{src.path}: cannot read vector label source ({where}): {exc}"

@@ -117,7 +117,10 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
     keep = ~empty
     gdf = gdf.loc[keep]
     geoms = _repair(np.asarray(gdf.geometry.values, dtype=object), path, gdf, cfg.id_field)
-    polys = np.array([_polygonal(g) for g in geoms], dtype=object)
+    try:
+        polys = np.array([_polygonal(g) for g in geoms], dtype=object)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
     if cfg.id_field is None:
         groups: dict[str, list[Any]] = {"all": list(polys)}
@@ -125,6 +128,7 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
         groups = {}
         for rid, g in zip(gdf[cfg.id_field].astype(str), polys, strict=True):
             groups.setdefault(rid, []).append(g)
+    _check_ids(path, groups, cfg.id_field, where_key)
     regions = []
     for rid, parts in groups.items():
         boundary = shapely.union_all(np.array(parts, dtype=object))
@@ -149,6 +153,26 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
             Region(id=_safe_id(rid), geometry=geom, boundary=boundary, crs=crs, buffered=buffered)
         )
     return regions
+
+
+def _check_ids(path: Any, groups: dict[str, Any], id_field: str | None, where_key: str) -> None:
+    """Region ids name files (``{id}`` paths) and patch ids: refuse unsafe or colliding ones."""
+    seen: dict[str, str] = {}
+    for rid in groups:
+        safe = _safe_id(rid)
+        if safe in (".", "..") or safe.startswith("..") or "\x00" in safe:
+            raise InputError(
+                f"{path}: region id {rid!r} ({where_key}.id_field = {id_field!r}) is not "
+                "usable as a file name ({id} in paths would leave the folder); "
+                "fix the attribute values"
+            )
+        if safe in seen:
+            raise InputError(
+                f"{path}: region ids {seen[safe]!r} and {rid!r} ({where_key}.id_field = "
+                f"{id_field!r}) both become {safe!r} once '/' and '\\' are replaced; "
+                "make the attribute values distinct"
+            )
+        seen[safe] = rid
 
 
 def _safe_id(rid: str) -> str:

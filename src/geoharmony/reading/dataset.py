@@ -27,10 +27,10 @@ class Dataset:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         if not (self.root / MANIFEST).is_file():
-            partial = self.root.parent / f".{self.root.name}.partial"
+            partials = sorted(self.root.parent.glob(f".{self.root.name}.partial-*"))
             hint = (
-                f"; an unfinished run is in {partial}: rerun extract to resume"
-                if partial.exists()
+                f"; an unfinished run is in {partials[0]}: rerun extract to resume"
+                if partials
                 else ""
             )
             raise DatasetError(

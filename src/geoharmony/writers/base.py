@@ -67,6 +67,9 @@ class PatchWriter(ABC):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.path = self.root / self.store_name
+        #: sha256 of the files this writer wrote whole, by path relative to ``root``
+        #: (``validate`` checks them; files not listed are hashed when the run ends).
+        self.checksums: dict[str, str] = {}
 
     @abstractmethod
     def create(

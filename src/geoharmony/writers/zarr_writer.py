@@ -23,6 +23,7 @@ level 5 (ratio 1.60 at ~1.3 GB/s, decoding ~2.6 GB/s).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -232,7 +233,11 @@ class ZarrWriter(PatchWriter):
             for a in range(0, len(data), s):
                 part = data[a : a + s]
                 if len(part) == s or start + a + len(part) == lay.n_patches:
-                    _write_atomic(lay.shard_path((start + a) // s), encode_shard(lay, part))
+                    path = lay.shard_path((start + a) // s)
+                    payload = encode_shard(lay, part)
+                    _write_atomic(path, payload)
+                    rel = path.relative_to(self.root).as_posix()
+                    self.checksums[rel] = hashlib.sha256(payload).hexdigest()
                 else:  # a partial shard inside the array: let zarr merge it
                     self._array(name)[start + a : start + a + len(part)] = part
 

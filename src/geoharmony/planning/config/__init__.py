@@ -107,7 +107,19 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{file}: not valid TOML ({exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{file}: not a UTF-8 text file ({exc})") from None
-    return config_from_dict(raw, source=file)
+    except RecursionError:
+        raise ConfigError(f"{file}: not valid TOML (arrays or tables nested too deeply)") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration ({exc.strerror})") from None
+    try:
+        return config_from_dict(raw, source=file)
+    except RecursionError:
+        raise ConfigError(f"{file}: values nested too deeply to be a configuration") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        # a path the file system refuses (too long, bad characters): name it
+        raise ConfigError(f"{file}: invalid configuration value ({exc})") from None
 
 
 def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
@@ -123,5 +135,7 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     output = parse_output(source, base, raw["output"])
     split = parse_split(source, base, raw["split"]) if "split" in raw else None
     labels = parse_labels(source, base, raw.get("labels", {}), modalities)
-    check_cross_field(source, modalities=modalities, labels=labels)
+    check_cross_field(
+        source, study_area=study_area, modalities=modalities, labels=labels, output=output
+    )
     return Config(source, study_area, grid, modalities, output, split, labels, dict(raw))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,20 +60,42 @@ class TableReader:
             self.fail(key, f"must be one of {', '.join(choices)}, found {v!r}{hint}")
         return str(v)
 
-    def positive_int(self, key: str, default: int | None = None, *, required: bool = False) -> int:
+    def positive_int(
+        self,
+        key: str,
+        default: int | None = None,
+        *,
+        required: bool = False,
+        maximum: int | None = None,
+    ) -> int:
         v = self.get(key, int, default, required=required)
         if v is None or v <= 0:
             self.fail(key, f"must be a positive integer, found {v!r}")
+        if maximum is not None and v > maximum:
+            self.fail(key, f"must be at most {maximum}, found {v!r}")
         return int(v)
 
     def path(self, key: str, base: Path, *, required: bool = True) -> Path | None:
         v = self.get(key, str, None, required=required)
         if v is None:
             return None
+        if not v.strip() or "\x00" in v:
+            self.fail(key, f"must be a file path, found {v!r}")
+        if len(v) > 4096:
+            self.fail(key, f"is {len(v)} characters long; a path has at most 4096")
         p = Path(v).expanduser()
         return p if p.is_absolute() else (base / p)
 
 
 def number(r: TableReader, key: str, default: float | None) -> float | None:
+    """A finite number (int or float) or ``default``."""
     v = r.get(key, (int, float), default)
-    return None if v is None else float(v)
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        r.fail(key, f"must be a finite number, found {v!r}")
+    return f

@@ -11,6 +11,8 @@ from typing import Any
 from geoharmony.planning.config._reader import TableReader, number
 
 MODES = ("native", "footprint", "resample")
+#: Largest patch side and stride in pixels (a 65536 px patch is already 16 GiB per band).
+MAX_PATCH_SIZE = 65536
 KEEP_RULES = ("center", "inside", "overlap")
 
 
@@ -49,7 +51,7 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
             "min_valid_of",
         ),
     )
-    patch_size = g.positive_int("patch_size", required=True)
+    patch_size = g.positive_int("patch_size", required=True, maximum=MAX_PATCH_SIZE)
     reference = g.get("reference", str)
     if reference is not None and reference not in modalities:
         near = difflib.get_close_matches(reference, list(modalities), n=1)
@@ -83,7 +85,7 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
     return GridConfig(
         reference=reference,
         patch_size=patch_size,
-        stride=g.positive_int("stride", patch_size),
+        stride=g.positive_int("stride", patch_size, maximum=MAX_PATCH_SIZE),
         mode=g.choice("mode", MODES, "native"),
         keep=keep,
         min_overlap=float(min_overlap),  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,16 @@ class ModalityConfig:
         if self.resampling:
             return self.resampling
         return "nearest" if self.categorical else "bilinear"
+
+
+def _nodata(m: TableReader) -> float | None:
+    """``nodata``: a number; NaN allowed (float rasters), infinities not."""
+    v = m.get("nodata", (int, float), None)
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return v
+    return number(m, "nodata", None)
 
 
 def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, ModalityConfig]:
@@ -78,7 +89,7 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             path=str(p),
             bands=bands,
             categorical=bool(m.get("categorical", bool, False)),
-            nodata=number(m, "nodata", None),
+            nodata=_nodata(m),
             resampling=res,
         )
 

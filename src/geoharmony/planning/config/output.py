@@ -9,6 +9,8 @@ from typing import Any
 from geoharmony.planning.config._reader import TableReader
 
 FORMATS = ("zarr", "hdf5", "webdataset", "tfrecord", "geotiff")
+#: A task holds at least one shard of patches in memory: keep it bounded.
+MAX_PATCHES_PER_SHARD = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,5 +30,5 @@ def parse_output(source: Path, base: Path, table: Any) -> OutputConfig:
         path=o.path("path", base),  # type: ignore[arg-type]
         format=o.choice("format", FORMATS, "zarr"),
         compression=o.choice("compression", ("lz4", "zstd", "none"), "lz4"),
-        patches_per_shard=o.positive_int("patches_per_shard", 16),
+        patches_per_shard=o.positive_int("patches_per_shard", 16, maximum=MAX_PATCHES_PER_SHARD),
     )

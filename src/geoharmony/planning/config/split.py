@@ -76,6 +76,8 @@ def parse_split(source: Path, base: Path, table: Any) -> SplitConfig:
                     "a region belongs to one split: remove it from one list",
                 )
             seen[rid] = key
+    if not 0 <= seed < 2**63:
+        s.fail("seed", f"must be a non-negative integer below 2**63, found {seed!r}")
     guard = s.choice("guard", GUARDS, "drop")
     return SplitConfig(
         by,
