@@ -221,7 +221,15 @@ def test_pipeline_toml(area: Path) -> None:
         "optical": "landsat_optical_30m.tif",
         "thermal": "landsat_thermal_30m.tif",
     }
-    assert raw["split"] == {"by": "block", "fractions": [0.8, 0.1, 0.1], "seed": 0, "block_m": 3000}
+    # issue 9: blocks of a quarter of the side (<= 3 km); leaking val/test kept as "guard"
+    block_m = min(3000, int(SIZE_KM * 250))
+    assert raw["split"] == {
+        "by": "block",
+        "fractions": [0.8, 0.1, 0.1],
+        "seed": 0,
+        "block_m": block_m,
+        "guard": "keep",
+    }
     assert raw["labels"]["streams"] == {
         "kind": "vector",
         "grid": "dem",

@@ -49,6 +49,10 @@ class CoverageWarning(GeoharmonyWarning):
     """A modality's raster does not reach a region at all: its patches there are all invalid."""
 
 
+class TransformWarning(GeoharmonyWarning):
+    """A CRS transformation's accuracy is unknown or worse than a quarter of a pixel."""
+
+
 class OutputLockedError(GeoharmonyError, BlockingIOError):
     """Another ``extract`` run holds the output's lock."""
 

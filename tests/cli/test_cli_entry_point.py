@@ -214,7 +214,8 @@ def test_extract_info_and_second_run_is_a_noop(geoharmony_exe: Path, project: Pa
         "EPSG:32613",
         "EPSG:5070",
         "10.00 x 10.00 m",
-        "20.00 x 20.00 m",
+        # issue 9: true ground metres at the region's centroid (20 m of Albers at 40 N)
+        "20.18 x 19.82 m",
         "float64",
         "native",
     ):

@@ -69,6 +69,12 @@ class Source:
         self.ds = rasterio.open(self.path)
         self.crs = CRS.from_wkt(self.ds.crs.to_wkt())
         self.t: Affine = self.ds.transform
+        # issue 9: a south-up file is stored north-up; the oracle reads it that way
+        self.flip_rows = self.t.b == 0 and self.t.d == 0 and self.t.e > 0
+        if self.flip_rows:
+            self.t = Affine(
+                self.t.a, 0, self.t.c, 0, -self.t.e, self.t.f + self.t.e * self.ds.height
+            )
         self.idx = self.bands or list(range(1, self.ds.count + 1))
         self.nod = self.ds.nodata if self.nodata is None else self.nodata
         self.dtype = np.dtype(self.ds.dtypes[self.idx[0] - 1])
@@ -95,7 +101,14 @@ class Source:
         inside = self.inside(col_off, row_off, w, h)
         r0, r1 = max(0, -row_off), min(h, self.ds.height - row_off)
         c0, c1 = max(0, -col_off), min(w, self.ds.width - col_off)
-        if self.t.b == 0 and self.t.d == 0:
+        if self.flip_rows:  # the file's rows, bottom up
+            data = self.ds.read(
+                self.idx,
+                window=Window(int(col_off), int(self.ds.height - row_off - h), w, h),
+                boundless=True,
+                fill_value=fill,
+            )[:, ::-1, :]
+        elif self.t.b == 0 and self.t.d == 0:
             data = self.ds.read(
                 self.idx,
                 window=Window(int(col_off), int(row_off), w, h),

@@ -14,7 +14,7 @@ import shapely
 from affine import Affine
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from pyproj import CRS, Geod
+from pyproj import CRS, Geod, Transformer
 
 from geoharmony.errors import ConfigError, FootprintError
 from geoharmony.geometry.grid import Grid
@@ -251,25 +251,45 @@ def _utm(res: float, crs: str = "EPSG:32613") -> Grid:
 
 
 def test_footprint_refuses_non_whole_and_names_modality_and_sizes() -> None:
-    grids_ = {"dem": _utm(10.0), "optical": _utm(30.0, "EPSG:5070")}
+    # issue 9: refused only at a strict tolerance; same-CRS data nest exactly at 222, 225
+    grids_ = {"dem": _utm(10.0), "optical": _utm(30.0)}
+    ground = {n: g.res for n, g in grids_.items()}  # one CRS: the scale cancels
     with pytest.raises(FootprintError) as ei:
-        window_sizes("footprint", "dem", 224, grids_)
+        window_sizes("footprint", "dem", 224, grids_, ground=ground, tolerance=0.01)
     msg = str(ei.value)
     assert isinstance(ei.value, ConfigError)
     assert "'optical'" in msg
     assert "74.67" in msg
     assert "222" in msg and "225" in msg
-    assert "patch_size" in msg
-    assert window_sizes("footprint", "dem", 225, grids_) == {"dem": (225, 225), "optical": (75, 75)}
-    assert window_sizes("footprint", "dem", 222, grids_) == {"dem": (222, 222), "optical": (74, 74)}
+    assert "patch_size" in msg and "footprint_tolerance_px = 0.01" in msg
+    strict = {"ground": ground, "tolerance": 0.01}
+    assert window_sizes("footprint", "dem", 225, grids_, **strict) == {  # type: ignore[arg-type]
+        "dem": (225, 225),
+        "optical": (75, 75),
+    }
+    assert window_sizes("footprint", "dem", 222, grids_, **strict) == {  # type: ignore[arg-type]
+        "dem": (222, 222),
+        "optical": (74, 74),
+    }
+    # by default: the nearest whole count, never refused
+    assert window_sizes("footprint", "dem", 224, grids_, ground=ground)["optical"] == (75, 75)
 
 
 def test_footprint_three_modalities_suggests_sizes_that_work_for_all() -> None:
     laea = Grid.from_origin(LAEA, x0=0, y0=0, res=20.0, width=100, height=100)
     grids_ = {"dem": _utm(10.0), "optical": _utm(30.0, "EPSG:5070"), "sar": laea}
+    ground = {n: g.res for n, g in grids_.items()}  # nominal metres: the nesting arithmetic
     with pytest.raises(FootprintError, match=r"74\.67 x 74\.67 px for 'optical'.*222, 228"):
-        window_sizes("footprint", "dem", 224, grids_, where="cfg.toml: [grid].patch_size")
-    assert window_sizes("footprint", "dem", 228, grids_) == {
+        window_sizes(
+            "footprint",
+            "dem",
+            224,
+            grids_,
+            ground=ground,
+            tolerance=0.01,
+            where="cfg.toml: [grid].patch_size",
+        )
+    assert window_sizes("footprint", "dem", 228, grids_, ground=ground, tolerance=0.01) == {
         "dem": (228, 228),
         "optical": (76, 76),
         "sar": (114, 114),
@@ -287,22 +307,24 @@ def test_footprint_accepts_exactly_when_whole_everywhere(
     ref: float, others: list[float], patch: int
 ) -> None:
     grids_ = {"ref": _utm(ref)} | {f"m{k}": _utm(r) for k, r in enumerate(others)}
-    exact = {n: patch * ref / g.resolution_m[0] for n, g in grids_.items()}
+    ground = {n: g.res for n, g in grids_.items()}
+    kw = {"ground": ground, "tolerance": 1e-9}
+    exact = {n: patch * ref / g.res[0] for n, g in grids_.items()}
     whole = all(abs(v - round(v)) <= 1e-9 and round(v) >= 1 for v in exact.values())
     if whole:
-        got = window_sizes("footprint", "ref", patch, grids_)
+        got = window_sizes("footprint", "ref", patch, grids_, **kw)  # type: ignore[arg-type]
         assert got == {n: (round(v), round(v)) for n, v in exact.items()}
         return
     with pytest.raises(FootprintError) as ei:
-        window_sizes("footprint", "ref", patch, grids_)
+        window_sizes("footprint", "ref", patch, grids_, **kw)  # type: ignore[arg-type]
     msg = str(ei.value)
     bad = [n for n, v in exact.items() if abs(v - round(v)) > 1e-9 or round(v) < 1]
     assert any(f"'{n}'" in msg for n in bad)
-    if "Nearest sizes that work" in msg:
-        sizes = [int(s) for s in msg.split("Nearest sizes that work: ")[1].split(", ")]
+    if "nest for every modality: " in msg:
+        sizes = [int(s) for s in msg.split("nest for every modality: ")[1].split(", ")]
         for s in sizes:
             assert s != patch
-            window_sizes("footprint", "ref", s, grids_)  # each suggestion must work
+            window_sizes("footprint", "ref", s, grids_, **kw)  # type: ignore[arg-type]
     else:
         assert "resample" in msg
 
@@ -323,13 +345,16 @@ def test_footprint_rounds_geographic_pixels_within_tolerance() -> None:
     geo = _geo_grid_with_resolution(46.8, 30.0, 20.0)
     rx, ry = geo.resolution_m
     assert abs(rx - 30.0) < 0.01 and abs(ry - 20.0) < 0.01  # never exactly whole metres
-    got = window_sizes("footprint", "dem", 6, {"dem": _utm(10.0), "geo": geo})
+    dem = _utm(10.0)
+    got = window_sizes("footprint", "dem", 6, {"dem": dem, "geo": geo}, tolerance=0.01)
     assert got == {"dem": (6, 6), "geo": (2, 3)}
-    # 2 % off a whole count is refused, whatever the reading of the tolerance
+    # 2 % off a whole count is refused at a strict tolerance, accepted by default (issue 9)
     off = _geo_grid_with_resolution(46.8, 30.0 * 1.02, 20.0)
     with pytest.raises(FootprintError, match="'geo'"):
-        window_sizes("footprint", "dem", 60, {"dem": _utm(10.0), "geo": off})
-    assert WHOLE_TOL > 0
+        window_sizes("footprint", "dem", 60, {"dem": dem, "geo": off}, tolerance=0.01)
+    got = window_sizes("footprint", "dem", 60, {"dem": dem, "geo": off})
+    assert got["geo"] == (round(60 * dem.resolution_m[0] / off.resolution_m[0]), 30)
+    assert WHOLE_TOL == 0.5
 
 
 # -- Grid.resolution_m ------------------------------------------------------------------
@@ -373,9 +398,48 @@ def test_geographic_resolution_matches_geodesics(
     assert ry == pytest.approx(m * math.radians(sy), rel=2e-4)
 
 
+def _geodesic_steps(g: Grid, x: float, y: float) -> tuple[float, float]:
+    """Oracle: geodesic length of one pixel step along columns and rows at (x, y)."""
+    geo = g.crs.geodetic_crs
+    t = Transformer.from_crs(g.crs, geo, always_xy=True)
+    col, row = ~g.transform @ (x, y)
+    pts = [g.transform @ (col + dc, row + dr) for dc, dr in ((0, 0), (0.1, 0), (0, 0.1))]
+    lon, lat = t.transform([p[0] for p in pts], [p[1] for p in pts])
+    geod = _ellipsoid_geod(geo)
+    _, _, dx = geod.inv(lon[0], lat[0], lon[1], lat[1])
+    _, _, dy = geod.inv(lon[0], lat[0], lon[2], lat[2])
+    return dx * 10, dy * 10
+
+
 def test_projected_resolution_in_metres() -> None:
-    assert _utm(10.0).resolution_m == (10.0, 10.0)
+    # issue 9: true ground metres (scale factors applied), not map units
+    utm = _utm(10.0)
+    assert utm.resolution_m == pytest.approx(_geodesic_steps(utm, *utm.center_xy), rel=1e-5)
+    assert utm.resolution_m[0] == pytest.approx(10.0 / 0.9996, rel=1e-5)  # near the CM
     ft = Grid.from_origin("EPSG:2227", x0=6e6, y0=2e6, res=(3.0, 4.0), width=10, height=10)
-    assert ft.resolution_m == pytest.approx((3 * US_FT, 4 * US_FT), rel=1e-12)
-    rot = Grid(CRS.from_epsg(5070), Affine.rotation(30) @ Affine.scale(30, -20), 5, 5)
-    assert rot.resolution_m == pytest.approx((30.0, 20.0), rel=1e-12)
+    assert ft.resolution_m == pytest.approx(_geodesic_steps(ft, *ft.center_xy), rel=1e-5)
+    assert ft.resolution_m == pytest.approx((3 * US_FT, 4 * US_FT), rel=1e-3)
+    x, y = Transformer.from_crs(4326, 5070, always_xy=True).transform(-75.0, 40.0)
+    rot = Grid(
+        CRS.from_epsg(5070),
+        Affine.translation(x, y) @ Affine.rotation(30) @ Affine.scale(30, -20),
+        5,
+        5,
+    )
+    assert rot.resolution_m == pytest.approx(_geodesic_steps(rot, *rot.center_xy), rel=1e-5)
+
+
+@SETTINGS
+@given(
+    epsg=st.sampled_from([5070, 32613, 3857, 3413, 3031, 2227, 3035]),
+    u=st.floats(0.1, 0.9),
+    v=st.floats(0.1, 0.9),
+)
+def test_ground_resolution_matches_geodesic_steps(epsg: int, u: float, v: float) -> None:
+    crs = CRS.from_epsg(epsg)
+    lon0, lat0, lon1, lat1 = crs.area_of_use.bounds
+    lon, lat = lon0 + u * (lon1 - lon0), lat0 + v * (lat1 - lat0)
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    g = Grid.from_origin(crs, x0=x - 500, y0=y + 500, res=(30.0, 20.0), width=100, height=100)
+    got = g.ground_resolution(x, y)
+    assert got == pytest.approx(_geodesic_steps(g, x, y), rel=1e-5)

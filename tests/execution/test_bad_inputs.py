@@ -20,7 +20,7 @@ import rasterio
 import shapely
 from affine import Affine
 
-from conftest import run_cli
+from clirun import run_cli
 from synth import write_boundary, write_coord_raster
 
 T = Affine(10, 0, 480000, 0, -10, 4460000)
@@ -297,25 +297,25 @@ CASES: list[Case] = [
     ),
     Case(
         "nodata-negative-uint16",
-        "{data}/u16.tif: [modalities.dem].nodata = -1.0 is outside the range of the raster's dtype uint16 (0..65535)",
+        "{data}/u16.tif: [modalities.dem].nodata = -1.0 does not fit the raster's dtype uint16 (nodata must be an integer in 0..65535): cast to 65535, it would mask real pixels; use a value the dtype holds, or remove the key to use the file's nodata",
         tables=_set("modalities.dem", path='"data/u16.tif"', nodata="-1"),
         files=lambda d: _uint16(d / "u16.tif"),
     ),
     Case(
         "nodata-big-uint16",
-        "{data}/u16.tif: [modalities.dem].nodata = 70000.0 is outside the range of the raster's dtype uint16 (0..65535)",
+        "{data}/u16.tif: [modalities.dem].nodata = 70000.0 does not fit the raster's dtype uint16 (nodata must be an integer in 0..65535): cast to 4464, it would mask real pixels; use a value the dtype holds, or remove the key to use the file's nodata",
         tables=_set("modalities.dem", path='"data/u16.tif"', nodata="70000"),
         files=lambda d: _uint16(d / "u16.tif"),
     ),
     Case(
         "nodata-nan-uint16",
-        "{data}/u16.tif: [modalities.dem].nodata = nan is not a value of the raster's integer dtype uint16; use a whole number in its range",
+        "{data}/u16.tif: [modalities.dem].nodata = nan does not fit the raster's dtype uint16 (nodata must be an integer in 0..65535): cast to undefined, it would mask real pixels; use a value the dtype holds, or remove the key to use the file's nodata",
         tables=_set("modalities.dem", path='"data/u16.tif"', nodata="nan"),
         files=lambda d: _uint16(d / "u16.tif"),
     ),
     Case(
         "nodata-fraction-uint16",
-        "{data}/u16.tif: [modalities.dem].nodata = 1.5 is not a value of the raster's integer dtype uint16; use a whole number in its range",
+        "{data}/u16.tif: [modalities.dem].nodata = 1.5 does not fit the raster's dtype uint16 (nodata must be an integer in 0..65535): cast to 1, it would mask real pixels; use a value the dtype holds, or remove the key to use the file's nodata",
         tables=_set("modalities.dem", path='"data/u16.tif"', nodata="1.5"),
         files=lambda d: _uint16(d / "u16.tif"),
     ),
@@ -580,3 +580,35 @@ def test_memory_refused_before_starting(tmp_path: Path, geoharmony_exe: Path) ->
     assert "nothing was written" in line[0]
     assert not (root / "out" / "ds").exists()
     assert not list((root / "out").glob(".ds.partial*")) if (root / "out").exists() else True
+
+
+def test_vrt_with_a_missing_source(tmp_path: Path, geoharmony_exe: Path) -> None:
+    root = _project(tmp_path / "proj")
+    data = root / "data"
+    with rasterio.open(data / "dem.tif") as ds:
+        w, h, crs, t = ds.width, ds.height, ds.crs.to_wkt(), ds.transform
+    bands = "".join(
+        f'<VRTRasterBand dataType="Float64" band="{b}"><SimpleSource>'
+        '<SourceFilename relativeToVRT="1">moved.tif</SourceFilename>'
+        f"<SourceBand>{b}</SourceBand>"
+        f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+        f'<DstRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+        "</SimpleSource></VRTRasterBand>"
+        for b in (1, 2)
+    )
+    srs = crs.replace('"', "&quot;")
+    (data / "mosaic.vrt").write_text(
+        f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}"><SRS>{srs}</SRS>'
+        f"<GeoTransform>{t.c}, {t.a}, {t.b}, {t.f}, {t.d}, {t.e}</GeoTransform>{bands}</VRTDataset>"
+    )
+    tables = base_tables()
+    tables["modalities.dem"]["path"] = '"data/mosaic.vrt"'
+    cfg = root / "pipeline.toml"
+    cfg.write_text(render(tables))
+    r = run_cli(geoharmony_exe, "--no-progress", "extract", cfg, "--workers", "1")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"error: {data / 'mosaic.vrt'}: cannot read pixels ")
+    assert "or a source it refers to is missing" in lines[0]
+    assert not (root / "out" / "ds").exists()

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import leftovers, run_cli, start_cli
+from clirun import leftovers, run_cli, start_cli
 from digest import dataset_digest
 from scenes import small_scene
 

@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 
 import geoharmony as gh
-from conftest import run_cli
+from clirun import run_cli
 from geoharmony.qa.validate import validate
 from scenes import small_scene
 

@@ -20,6 +20,7 @@ SPLIT = """
     fractions = [0.6, 0.2, 0.2]
     block_m = 400
     seed = 3
+    guard = "keep"  # issue 9: 480 m windows overlap across 400 m blocks
 """
 
 

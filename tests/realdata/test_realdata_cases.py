@@ -276,40 +276,34 @@ def test_rmnp_native_masks_nodata_255(shared_data: Path, tmp_path: Path) -> None
 
 
 def test_rmnp_footprint_refused_with_sizes_that_work(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 9: the geographic DEM (non-square pixels) is accepted by default, with per-axis
+    nearest whole counts and recorded footprints within half a pixel; refused only at a
+    strict footprint_tolerance_px, with the sizes that nest (or the advice to resample)."""
     d = _case(shared_data, "rmnp_colorado", "rmnp-dem.tif", "rmnp-rgb.tif", "rmnp.shp")
     mods = {"dem": d / "rmnp-dem.tif", "rgb": d / "rmnp-rgb.tif"}
-    cfg = gh.load_config(
-        _config(
-            tmp_path,
-            boundary=d / "rmnp.shp",
-            mods=mods,
-            grid='patch_size = 16\nstride = 16\nmode = "footprint"',
-        )
+
+    def cfg_for(grid: str) -> gh.Config:
+        return gh.load_config(_config(tmp_path, boundary=d / "rmnp.shp", mods=mods, grid=grid))
+
+    p = compute_plan(cfg_for('patch_size = 16\nstride = 16\nmode = "footprint"'))
+    g = p.ground["all"]
+    fx, fy = 16 * g["rgb"][0], 16 * g["rgb"][1]
+    w, h = p.outputs["dem"].width, p.outputs["dem"].height
+    assert (w, h) == (round(fx / g["dem"][0]), round(fy / g["dem"][1]))
+    assert w != h  # geographic pixels: not square on the ground
+    t = p.table
+    assert (t["dem_footprint_dx_m"].abs() <= 0.5 * g["dem"][0] + 1e-9).all()
+    assert (t["dem_footprint_dy_m"].abs() <= 0.5 * g["dem"][1] + 1e-9).all()
+    assert (t["dem_dcol"].abs() <= 0.5 + 1e-9).all() and (t["dem_drow"].abs() <= 0.5 + 1e-9).all()
+    strict = cfg_for(
+        'patch_size = 16\nstride = 16\nmode = "footprint"\nfootprint_tolerance_px = 0.01'
     )
     with pytest.raises(FootprintError) as ei:
-        gh.plan(cfg)
+        gh.plan(strict)
     msg = str(ei.value)
-    assert "'dem'" in msg and "8.73 x 11.37" in msg and "[grid].patch_size = 16" in msg
-    assert str(cfg.source) in msg
-    if "Nearest sizes that work" in msg:
-        sizes = [int(s) for s in msg.split("Nearest sizes that work: ")[1].split(", ")]
-        for s in sizes:
-            ok = gh.load_config(
-                _config(
-                    tmp_path,
-                    boundary=d / "rmnp.shp",
-                    mods=mods,
-                    grid=f'patch_size = {s}\nstride = {s}\nmode = "footprint"',
-                )
-            )
-            p = compute_plan(ok)
-            rgb_res = p.sources["all"]["rgb"].grid.resolution_m
-            dem_res = p.sources["all"]["dem"].grid.resolution_m
-            w, h = p.outputs["dem"].width, p.outputs["dem"].height
-            assert abs(s * rgb_res[0] / dem_res[0] - w) <= 0.01
-            assert abs(s * rgb_res[1] / dem_res[1] - h) <= 0.01
-    else:
-        assert "resample" in msg
+    assert "'dem'" in msg and "[grid].patch_size = 16" in msg
+    assert "footprint_tolerance_px = 0.01" in msg and str(strict.source) in msg
+    assert "nest for every modality" in msg or "resample" in msg
 
 
 def test_rmnp_resample(shared_data: Path, tmp_path: Path) -> None:

@@ -124,17 +124,26 @@ def test_inputs_table_holds_the_input_files_facts(parsed: _Checker, tiny_config:
     # facts the fixture wrote (conftest.make_area), checked against rasterio too
     expect = {
         "dem": ("dem.tif", "EPSG:32616", "10.00", "480 \u00d7 480", "float32", "-9999", "1"),
-        "sar": ("sar.tif", "EPSG:5070", "10.00", "500 \u00d7 500", "float32", "none", "1"),
+        # issue 9: true ground metres (Albers at 40 N: 10 m of map = 10.08 x 9.92 m)
+        "sar": (
+            "sar.tif",
+            "EPSG:5070",
+            "10.08 \u00d7 9.92",
+            "500 \u00d7 500",
+            "float32",
+            "none",
+            "1",
+        ),
         "optical": (
             "optical.tif",
             "EPSG:32616",
-            "30.00",
+            "30.01",  # issue 9: UTM's scale factor 0.9996 (true ground metres)
             "180 \u00d7 180",
             "uint16",
             "0",
             "1, 2, 3, 4, 5, 6",
         ),
-        "thermal": ("thermal.tif", "EPSG:32616", "30.00", "180 \u00d7 180", "float32", "none", "1"),
+        "thermal": ("thermal.tif", "EPSG:32616", "30.01", "180 \u00d7 180", "float32", "none", "1"),
     }
     for m, (file, crs, res, size, dtype, nodata, bands) in expect.items():
         row = t.loc[m]

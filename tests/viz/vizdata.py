@@ -127,6 +127,7 @@ def make_area(root: Path, *, mode: str = "native", patch_size: int = 32) -> Path
         by = "block"
         block_m = 1000
         fractions = [0.6, 0.2, 0.2]
+        guard = "keep"
 
         [labels.streams]
         kind = "vector"

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from geoharmony.cli.context import Context, handle_errors
+
+
+def plan_lines(plan: Any) -> list[str]:
+    """What the plan decided that a user should read before any pixel is written."""
+    lines: list[str] = []
+    empty = plan.regions_without_patches
+    if empty:
+        more = " …" if len(empty) > 10 else ""
+        lines.append(
+            f"empty     {len(empty)} region(s) without patches: {', '.join(empty[:10])}{more}"
+        )
+    return lines + list(plan.notes)
 
 
 @click.command()
@@ -22,8 +35,12 @@ def centers(config: Path, out: Path | None) -> None:
     """Plan only: the kept patch centres and per-modality footprints."""
     from geoharmony.planning.centers import write_centers
     from geoharmony.planning.config import load_config
+    from geoharmony.planning.plan import compute_plan
 
-    path, n = write_centers(load_config(config), out)
+    plan = compute_plan(load_config(config))
+    for line in plan_lines(plan):
+        click.echo(line, err=True)
+    path, n = write_centers(plan.config, out, plan=plan)
     click.echo(f"{n} patch centres -> {path}")
 
 
@@ -91,11 +108,16 @@ def extract(
     import geoharmony as gh
     from geoharmony.execution.failures import EXIT_FAILURES, read_failures, summary
     from geoharmony.execution.shards import parse_shard
+    from geoharmony.planning.plan import compute_plan
 
     cfg = gh.load_config(config)
     part = parse_shard(shard) if shard is not None else None
+    plan = compute_plan(cfg)
+    for line in plan_lines(plan):
+        click.echo(line, err=True)
     path = gh.extract(
         cfg,
+        plan=plan,
         out=out,
         workers=workers,
         scheduler=scheduler,

@@ -88,7 +88,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt as exc:
             if debug:
                 raise
-            msg = str(exc) or "interrupted"
+            msg = str(exc) or "stopped before any task was written; nothing to resume"
             click.echo(
                 f"{'terminated (SIGTERM)' if term else 'interrupted'}: "
                 f"{msg.removeprefix('interrupted: ')}",

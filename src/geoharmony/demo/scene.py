@@ -207,6 +207,9 @@ by = "block"
 fractions = [0.8, 0.1, 0.1]
 seed = {int(split_seed)}
 block_m = {block_txt}
+# 30 m windows of 224 px (6.7 km) are larger than a block: val/test patches that share
+# ground with train patches are kept, but in a split of their own ("guard")
+guard = "keep"
 
 [labels.streams]
 kind = "vector"
@@ -354,4 +357,6 @@ def synthesize_study_area(
     del sar_dem, sar_g0
 
     write_vectors(out, lay, boundary, streams, lakes)
-    return write_config(out, patch_size=patch_size)
+    # blocks of a quarter of the area's side (3 km for the default 12 km), so that every
+    # split gets blocks even on a small area
+    return write_config(out, patch_size=patch_size, block_m=min(3000.0, size_km * 250.0))

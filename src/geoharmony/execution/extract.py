@@ -28,7 +28,8 @@ import json
 import logging
 import os
 import warnings
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,13 @@ from geoharmony.execution.shards import (
 from geoharmony.execution.stats import merge_moments
 from geoharmony.execution.tasks import array_specs, make_tasks
 from geoharmony.io.atomic import atomic_path, write_json_atomic
-from geoharmony.io.durable import remove_tree, replace_dir
+from geoharmony.io.durable import fsync_tree, remove_tree, replace_dir
 from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions
 from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
+from geoharmony.planning.ownership import cross_region_duplicates
 from geoharmony.planning.persist import PLAN, save_plan
 from geoharmony.planning.plan import Plan, compute_plan
 from geoharmony.writers import get_writer
@@ -258,34 +260,39 @@ def extract(
                 f"{out}: nothing to finish: no run of this configuration has started "
                 f"({lay.partial} is absent); run the shards (--shard I/N) first"
             )
-        if state is State.ABSENT:
-
-            planned = plan
-
-            def build(folder: Path) -> None:
-                # Region-level labels first (once per region), then the patch filter,
-                # which decides the store's size.
-                build_region_labels(planned, folder)
-                kept = apply_min_positive(planned, folder)
-                w = writer_cls(folder)
-                w.create(
-                    array_specs(kept.outputs),
-                    kept.n_patches,
-                    patches_per_shard=cfg.output.patches_per_shard,
-                    compression=cfg.output.compression,
+        with _setup_lock(out, shard is not None):
+            if state is State.ABSENT:
+                _disk_errors(
+                    lay, 0, plan.n_tasks, lambda: _create_partial(lay, shared=shard is not None)
                 )
-                w.close()
-                # sharded runs are marked (foreign shards are refused); n_tasks for messages
-                write_json_atomic(
-                    folder / RUN_INFO, {"sharded": shard is not None, "n_tasks": kept.n_tasks}
-                )
-
-            _disk_errors(
-                lay, 0, plan.n_tasks, lambda: _create_partial(lay, build, shared=shard is not None)
+            # Region-level labels first (once per region, kept in the partial folder across
+            # resumes), then the patch filter they allow; the store is created for what is left.
+            region_labels = _disk_errors(
+                lay, 0, plan.n_tasks, lambda: build_region_labels(plan, lay.partial)
             )
-        # the region labels' records (made with the store; resumable) and the filtered plan
-        region_labels = build_region_labels(plan, lay.partial)
-        plan = apply_min_positive(plan, lay.partial)
+            plan = apply_min_positive(plan, lay.partial)
+            st = resume.read_json(lay.partial / STATE) or {}
+            if not st.get("store_created"):
+
+                def build() -> None:
+                    w = writer_cls(lay.partial)
+                    w.create(
+                        array_specs(plan.outputs),
+                        plan.n_patches,
+                        patches_per_shard=cfg.output.patches_per_shard,
+                        compression=cfg.output.compression,
+                    )
+                    w.close()
+                    if w.path.is_dir():
+                        fsync_tree(w.path)
+                    # sharded runs are marked (foreign shards are refused); n_tasks for messages
+                    write_json_atomic(
+                        lay.partial / RUN_INFO,
+                        {"sharded": shard is not None, "n_tasks": plan.n_tasks},
+                    )
+                    write_json_atomic(lay.partial / STATE, {**st, "store_created": True})
+
+                _disk_errors(lay, 0, plan.n_tasks, build)
         done = resume.done_tasks(lay)
         if finish:
             missing = sorted(set(range(plan.n_tasks)) - set(_task_records(lay.partial)))
@@ -384,16 +391,29 @@ def _peek(lay: Layout) -> State:
     return State.ABSENT
 
 
-def _create_partial(lay: Layout, build: Any, *, shared: bool) -> None:
+def _create_partial(lay: Layout, *, shared: bool) -> None:
     """:func:`resume.create_partial`; under a shared lock, another shard may win the race."""
     try:
-        resume.create_partial(lay, build)
+        resume.create_partial(lay)
     except OSError:
         if not (shared and lay.partial.is_dir()):
             raise
-        st = resume.read_json(lay.partial / STATE) or {}
-        if st.get("fingerprint") != lay.fingerprint:  # pragma: no cover - named by fingerprint
-            raise
+
+
+@contextmanager
+def _setup_lock(out: Path, shared: bool) -> Iterator[None]:
+    """Shards of one run set the partial folder up (region labels, store) one at a time."""
+    if not shared:
+        yield
+        return
+    import fcntl
+
+    with open(out.parent / f".{out.name}.setup.lock", "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _incomplete_of(out: Path, fingerprint: str) -> bool:
@@ -461,39 +481,54 @@ def _disk_errors(lay: Layout, kept: int, total: int, fn: Any) -> Any:
 
 
 def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]:
-    """Every input file with size, sha256 and (rasters) grid: boundary, rasters, labels."""
+    """Every input with size, sha256 and (rasters) grid: boundary, rasters, labels.
+
+    Each record is that of the file the config names, plus ``files``: every file the
+    source consists of (sidecars, folder contents), from :meth:`Plan.input_files`, the
+    same list the fingerprint covers.
+    """
     cfg = plan.config
     sha = sha or CachedHasher()
-    seen: dict[str, dict[str, Any]] = {}
+    files = plan.input_files()
+    sums: dict[str, dict[str, Any]] = {}
 
-    def record(path: Path | str, info: dict[str, Any]) -> dict[str, Any]:
-        key = f"{path}|{info.get('stac')}"  # one file may be the asset of several items
-        if key not in seen:
-            if isinstance(path, str):  # remote: never downloaded to hash it (size/ETag)
-                seen[key] = input_record(path, info)
-            else:
-                st = path.stat()
-                seen[key] = {**info, "path": str(path), "size": st.st_size, "sha256": sha(path)}
-        return seen[key]
+    def one(path: Path) -> dict[str, Any]:
+        key = str(path)
+        if key not in sums:
+            st = path.stat()
+            sums[key] = {"path": key, "size": st.st_size, "sha256": sha(path)}
+        return sums[key]
+
+    def record(path: Path | str, info: dict[str, Any], role: str) -> dict[str, Any]:
+        if isinstance(path, str):  # remote: never downloaded to hash it (size/ETag)
+            return input_record(path, info)
+        main = one(path) if path.is_file() else {"path": str(path)}
+        return {**info, **main, "files": [one(f) for f in files.get(role, [])]}
 
     modalities: dict[str, dict[str, Any]] = {}
     for rid, infos in plan.sources.items():
         for name, info in infos.items():
-            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict())
+            role = f"modalities.{name}.{rid}"
+            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict(), role)
     labels = {
         name: [
-            {**record(src.path, {}), "layer": src.layer, "value": src.value}
-            for src in lab.sources
-            if src.path.is_file()
+            {
+                **record(src.path, {}, f"labels.{name}.{k}"),
+                "layer": src.layer,
+                "value": src.value,
+            }
+            for k, src in enumerate(lab.sources)
         ]
         for name, lab in cfg.labels.items()
         if lab.kind == "vector"
     }
     for name, per in plan.label_sources.items():  # kind = "raster" label sources
-        labels[name] = [{**record(i.path, i.to_dict()), "region": rid} for rid, i in per.items()]
-    boundary = cfg.study_area.boundary
+        labels[name] = [
+            {**record(i.path, i.to_dict(), f"labels.{name}.{rid}"), "region": rid}
+            for rid, i in per.items()
+        ]
     return {
-        "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},
+        "boundary": record(cfg.study_area.boundary, {}, "boundary"),
         "modalities": modalities,
         "labels": labels,
     }
@@ -559,6 +594,13 @@ def _finish(
             "n_patches": plan.n_patches,
             "n_candidates": plan.candidates,
             "regions": [r.id for r in plan.regions],
+            "regions_without_patches": plan.regions_without_patches,
+            "cross_region_duplicates": len(cross_region_duplicates(plan.table)),
+            "notes": list(plan.notes),
+            "transforms": list(plan.transforms),
+            "ground_resolution_m": {
+                rid: {m: list(v) for m, v in per.items()} for rid, per in plan.ground.items()
+            },
             "task_size": plan.task_size,
         },
         "store": {

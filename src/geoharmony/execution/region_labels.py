@@ -41,7 +41,7 @@ from geoharmony.labels.region import (
     window_transform,
 )
 from geoharmony.planning.config.labels import FLOW_KINDS
-from geoharmony.planning.plan import WARP_MARGIN, LabelWindow, Plan, _task_size
+from geoharmony.planning.plan import LabelWindow, Plan, _task_size, warp_margin
 from geoharmony.planning.windows import region_windows
 
 #: Folder of the region label rasters inside a dataset.
@@ -81,10 +81,13 @@ def _read_on(info: RasterInfo, dst: Grid, *, resampling: str) -> tuple[np.ndarra
         )
         poly = to_crs(poly, dst.crs, g.crs)
         cs, rs = g.to_colrow(*shapely.get_coordinates(poly).T)
-        c0 = math.floor(float(cs.min())) - WARP_MARGIN
-        r0 = math.floor(float(rs.min())) - WARP_MARGIN
-        c1 = math.ceil(float(cs.max())) + WARP_MARGIN
-        r1 = math.ceil(float(rs.max())) + WARP_MARGIN
+        # issue 9: the kernel widened by the downsampling ratio (a fixed margin truncates it)
+        ratio = max(float(cs.max() - cs.min()) / dst.width, float(rs.max() - rs.min()) / dst.height)
+        m = warp_margin(resampling, ratio)
+        c0 = math.floor(float(cs.min())) - m
+        r0 = math.floor(float(rs.min())) - m
+        c1 = math.ceil(float(cs.max())) + m
+        r1 = math.ceil(float(rs.max())) + m
         b = reader.read_block(c0, r0, c1 - c0, r1 - r0)
     data, valid = warp_block(
         b, g, dst, resampling=resampling, dtype=np.dtype("float32"), fill=float("nan")

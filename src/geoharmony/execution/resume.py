@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from geoharmony.execution import faults
+from geoharmony.execution.region_labels import LABELS_DIR
 from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.durable import (
     fsync_dir,
@@ -155,16 +156,19 @@ def foreign_partials(lay: Layout) -> list[Path]:
     )
 
 
-def create_partial(lay: Layout, build: Any) -> None:
-    """ABSENT -> RUNNING: build the store skeleton in a temporary folder, then rename it.
+def create_partial(lay: Layout, build: Any = None) -> None:
+    """ABSENT -> RUNNING: prepare the partial folder in a temporary one, then rename it.
 
-    ``build(folder)`` creates the empty store in ``folder``.
+    ``build(folder)``, if given, creates more in ``folder`` first. (``extract`` creates the
+    store afterwards, once the region labels have decided which patches remain, and marks
+    it ``store_created`` in the state file: an interrupted creation is simply redone.)
     """
     tmp = lay.out.parent / f"{lay.partial.name}.init-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
         (tmp / TASKS).mkdir()
-        build(tmp)
+        if build is not None:
+            build(tmp)
         write_json_atomic(tmp / STATE, {"fingerprint": lay.fingerprint, "started": now()})
         fsync_tree(tmp)
         faults.point("partial-init")
@@ -185,6 +189,8 @@ def done_tasks(lay: Layout) -> set[int]:
 def finish_cleanup(lay: Layout) -> None:
     """FINISHED: drop the task records and the state file (idempotent), sweep temporaries."""
     remove_tree(lay.partial / TASKS)
+    for p in (lay.partial / LABELS_DIR).glob("*/*.json"):
+        p.unlink()  # region label records: kept in the manifest
     faults.point("cleanup")
     (lay.partial / STATE).unlink(missing_ok=True)
     sweep_temporaries(lay.partial)

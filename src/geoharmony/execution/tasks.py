@@ -71,14 +71,25 @@ class Task:
 
 
 # -- per-process caches: rasters through the thread-safe bounded pool ----------------------
-#: Vector label layers read per region (bbox-filtered), least recently used out.
+#: Vector label layers (per region and bbox-filtered, or whole), least recently used out.
 _VECTORS: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_COVERAGE: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 VECTOR_CACHE_SIZE = 16
-_COVERAGE: dict[tuple[str, str, str], Any] = {}
+
+
+def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any) -> Any:
+    """``cache[key]``, made on a miss; at most :data:`VECTOR_CACHE_SIZE` entries kept."""
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = make()
+        while len(cache) > VECTOR_CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return hit
 
 
 def close_readers() -> None:
-    """Close every idle raster handle and drop the vector cache of this process."""
+    """Close every idle raster handle and drop the vector caches of this process."""
     POOL.close()
     _VECTORS.clear()
     _COVERAGE.clear()
@@ -329,25 +340,21 @@ def _fill_vector(
     data, mask = arrays[name], arrays[f"{name}_mask"]
     base = str(lab.grid)
     rid = str(sub["region"].iloc[0])
-    key = (name, str(infos[base].path), rid)
-    layers = _VECTORS.get(key)
-    if layers is None:
-        layers = labels.load_vector_layers(
-            lab.sources,
-            grid,
-            where=f"[labels.{name}]",
-            bbox=task.label_extents.get(rid, {}).get(name),
-        )
-        _VECTORS[key] = layers
-        while len(_VECTORS) > VECTOR_CACHE_SIZE:
-            _VECTORS.popitem(last=False)
-    _VECTORS.move_to_end(key)
-    ckey = (name, key[1], rid)
-    cover = _COVERAGE.get(ckey)
-    if cover is None:
-        cover = _COVERAGE[ckey] = labels.coverage_geometry(
-            lab.coverage, layers, task.regions.get(rid), grid
-        )
+    path = str(infos[base].path)
+    # "bbox" coverage is the extent of *all* features: read whole layers then; otherwise
+    # only the features near this region (bbox filter, through the file's spatial index)
+    bbox = None if lab.coverage == "bbox" else task.label_extents.get(rid, {}).get(name)
+    key = (name, path, rid if bbox is not None else "")
+    layers = _cached(
+        _VECTORS,
+        key,
+        lambda: labels.load_vector_layers(lab.sources, grid, where=f"[labels.{name}]", bbox=bbox),
+    )
+    cover = _cached(
+        _COVERAGE,
+        (name, path, rid),
+        lambda: labels.coverage_geometry(lab.coverage, layers, task.regions.get(rid), grid),
+    )
     base_mask = arrays.get(f"{base}_mask")
     same_shape = base_mask is not None and base_mask.shape[1:] == mask.shape[1:]
     per_source = lab.channels == "per_source"
@@ -420,13 +427,14 @@ def make_tasks(
     """The plan's tasks not in ``done`` (and in ``only``, when given), writing into ``root``."""
     cfg = plan.config
     extents = _label_extents(plan)
+    regions = {r.id: r for r in plan.regions}
     out = []
     for t in range(plan.n_tasks):
         if t in done or (only is not None and t not in only):
             continue
         start, stop = plan.task_range(t)
         rows = plan.table.iloc[start:stop]
-        # only this task's regions' sources travel with it (not the whole plan's)
+        # only this task's regions travel with it (sources, label windows, polygons)
         sources = {str(r): plan.sources[str(r)] for r in pd.unique(rows["region"])}
         out.append(
             Task(
@@ -443,9 +451,12 @@ def make_tasks(
                 root=str(root),
                 format=cfg.output.format,
                 fail_fast=fail_fast,
+                label_windows={
+                    n: {r: w for r, w in wins.items() if r in sources}
+                    for n, wins in plan.label_windows.items()
+                },
+                regions={r: regions[r] for r in sources if r in regions},
                 label_extents={r: extents[r] for r in sources if r in extents},
-                label_windows=plan.label_windows,
-                regions={r.id: r for r in plan.regions},
             )
         )
     return out

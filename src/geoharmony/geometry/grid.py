@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from affine import Affine
-from pyproj import CRS, Geod
+from pyproj import CRS, Geod, Proj
 
 from geoharmony.errors import InputError
 
@@ -91,6 +92,39 @@ class Grid:
             )
         return cls(norm_crs(ds.crs), ds.transform, ds.width, ds.height)
 
+    # -- orientation --------------------------------------------------------------------
+    @property
+    def orientation(self) -> str:
+        """``north-up``, ``south-up``, ``mirrored`` (east-west), ``rotated-180`` or ``rotated``.
+
+        The first four are axis-aligned and become north-up by flipping rows and/or
+        columns (exact); ``rotated`` (rotated or sheared) needs a warp.
+        """
+        a, b, _, d, e, _ = tuple(self.transform)[:6]
+        if b != 0 or d != 0:
+            return "rotated"
+        return {
+            (True, True): "north-up",
+            (True, False): "south-up",
+            (False, True): "mirrored",
+            (False, False): "rotated-180",
+        }[(a > 0, e < 0)]
+
+    def north_up(self) -> tuple[Grid, bool, bool]:
+        """The same pixels as a north-up grid: ``(grid, flip_cols, flip_rows)``.
+
+        Row ``r`` of the north-up grid is row ``height - 1 - r`` of this one when
+        ``flip_rows`` (columns alike). Rotated grids are returned unchanged.
+        """
+        if self.orientation == "rotated":
+            return self, False, False
+        a, _, c, _, e, f = tuple(self.transform)[:6]
+        flip_cols, flip_rows = a < 0, e > 0
+        x0 = c + a * self.width if flip_cols else c
+        y0 = f + e * self.height if flip_rows else f
+        t = Affine(abs(a), 0.0, x0, 0.0, -abs(e), y0)
+        return Grid(self.crs, t, self.width, self.height), flip_cols, flip_rows
+
     # -- derived values -----------------------------------------------------------------
     @property
     def is_geographic(self) -> bool:
@@ -111,19 +145,36 @@ class Grid:
 
     @property
     def resolution_m(self) -> tuple[float, float]:
-        """Ground pixel size in metres ``(x, y)``; geographic grids at their centre latitude."""
+        """Ground pixel size in metres ``(x, y)`` at the grid's centre.
+
+        True ground metres (the projection's scale factors applied), not map units: a
+        30 m pixel of CONUS Albers at 40 N is about 30.27 x 29.73 m on the ground.
+        """
+        return self.ground_resolution(*self.center_xy)
+
+    def ground_resolution(self, x: float, y: float) -> tuple[float, float]:
+        """Ground length in metres of one pixel step along columns and rows at ``(x, y)``.
+
+        ``(x, y)`` is in the grid's CRS. Geographic grids: geodesics across one pixel.
+        Projected grids: the step's map length turned into ground length through the
+        projection's partial derivatives at that point (``pyproj.Proj.get_factors``;
+        the meridional and parallel scales for an axis-aligned grid of a projection
+        whose principal directions follow meridians and parallels).
+        """
+        a, b, _, d, e, _ = tuple(self.transform)[:6]
+        lon, lat = _to_geodetic(self.crs, x, y)
         if self.is_geographic:
             geod = _geod(self.crs)
-            cx, cy = self.width / 2, self.height / 2
-            x0, y0 = self.transform @ (cx, cy)
-            x1, y1 = self.transform @ (cx + 1, cy)
-            x2, y2 = self.transform @ (cx, cy + 1)
-            _, _, dx = geod.inv(x0, y0, x1, y1)
-            _, _, dy = geod.inv(x0, y0, x2, y2)
+            _, _, dx = geod.inv(x, y, x + a, y + d)
+            _, _, dy = geod.inv(x, y, x + b, y + e)
             return (float(dx), float(dy))
-        factor = _unit_factor(self.crs)
-        rx, ry = self.res
-        return (rx * factor, ry * factor)
+        unit = _unit_factor(self.crs)
+        # to the micrometre: the Jacobian is numerical (~1e-10), and a conformal grid's
+        # equal axes must stay exactly equal (D8 ties, square footprints)
+        return (
+            round(_ground_length(self.crs, lon, lat, a * unit, d * unit), 6),
+            round(_ground_length(self.crs, lon, lat, b * unit, e * unit), 6),
+        )
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -169,6 +220,42 @@ def _geod(crs: CRS) -> Geod:
     if ell is None:  # pragma: no cover - geographic CRSs always have one
         return Geod(ellps="WGS84")
     return Geod(a=ell.semi_major_metre, b=ell.semi_minor_metre)
+
+
+def _to_geodetic(crs: CRS, x: float, y: float) -> tuple[float, float]:
+    """Longitude/latitude (on the CRS's own datum) of a point in ``crs``."""
+    from geoharmony.geometry.transforms import transformer
+
+    geo = crs.geodetic_crs or CRS.from_epsg(4326)
+    if crs.is_geographic:
+        return float(x), float(y)
+    lon, lat = transformer(crs, geo).transform(x, y)
+    return float(lon), float(lat)
+
+
+def _ground_length(crs: CRS, lon: float, lat: float, vx: float, vy: float) -> float:
+    """Ground metres of a short map vector ``(vx, vy)`` (metres of map) at ``(lon, lat)``.
+
+    ``get_factors`` gives the Jacobian of the projection normalised to ``a = 1``; its
+    inverse turns the map vector into ``(dlon, dlat)``, whose length on the ellipsoid is
+    ``a * hypot(M dlat, N cos(lat) dlon)`` (normalised radii of curvature M and N).
+    """
+    f = _proj(crs.to_wkt()).get_factors(lon, lat)
+    ell = crs.ellipsoid
+    a = ell.semi_major_metre if ell is not None else 6378137.0
+    b = ell.semi_minor_metre if ell is not None else a
+    e2 = 1.0 - (b / a) ** 2
+    jac = np.array([[f.dx_dlam, f.dx_dphi], [f.dy_dlam, f.dy_dphi]], dtype=float)
+    dlam, dphi = np.linalg.solve(jac, np.array([vx, vy]) / a)
+    s = math.sin(math.radians(lat))
+    w = math.sqrt(1.0 - e2 * s * s)
+    m_n, n_n = (1.0 - e2) / w**3, 1.0 / w
+    return float(a * math.hypot(m_n * dphi, n_n * math.cos(math.radians(lat)) * dlam))
+
+
+@lru_cache(maxsize=64)
+def _proj(wkt: str) -> Proj:
+    return Proj(CRS.from_wkt(wkt))
 
 
 def _unit_factor(crs: CRS) -> float:

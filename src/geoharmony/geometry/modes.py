@@ -1,8 +1,10 @@
 """How many pixels each modality's window has, per harmonisation mode.
 
 * ``native``: every modality ``patch_size`` x ``patch_size`` pixels at its own resolution.
-* ``footprint``: every modality covers the reference window's ground size; the pixel count
-  must be whole (within :data:`WHOLE_TOL` pixel), else the user is told which sizes work.
+* ``footprint``: every modality covers the reference window's ground size, in true ground
+  metres; each axis gets the whole pixel count nearest to footprint / ground pixel (a
+  mismatch larger than ``[grid].footprint_tolerance_px`` is refused with the sizes that
+  nest).
 * ``resample``: every modality is warped onto the reference window itself.
 """
 
@@ -15,32 +17,44 @@ from geoharmony.errors import FootprintError
 from geoharmony.geometry.grid import Grid
 
 MODES = ("native", "footprint", "resample")
-#: A footprint-mode pixel count within this many pixels of a whole number is rounded.
-WHOLE_TOL = 0.01
+#: Default ``[grid].footprint_tolerance_px``: always the nearest whole count, never refused.
+DEFAULT_TOLERANCE_PX = 0.5
+WHOLE_TOL = DEFAULT_TOLERANCE_PX  # the name older code imports
+
+Ground = Mapping[str, tuple[float, float]]
+
+
+def _ground(grids: Mapping[str, Grid], ground: Ground | None) -> dict[str, tuple[float, float]]:
+    return {n: (ground[n] if ground and n in ground else g.resolution_m) for n, g in grids.items()}
 
 
 def _exact_sizes(
-    ref: Grid, patch_size: int, grids: Mapping[str, Grid]
+    ref: str, patch_size: int, ground: Mapping[str, tuple[float, float]]
 ) -> dict[str, tuple[float, float]]:
-    rx, ry = ref.resolution_m
-    out = {}
-    for name, g in grids.items():
-        mx, my = g.resolution_m
-        out[name] = (patch_size * rx / mx, patch_size * ry / my)
-    return out
+    """Pixels per axis of every modality for the reference window's ground size."""
+    rx, ry = ground[ref]
+    return {n: (patch_size * rx / mx, patch_size * ry / my) for n, (mx, my) in ground.items()}
 
 
-def _is_whole(v: float) -> bool:
-    return abs(v - round(v)) <= WHOLE_TOL and round(v) >= 1
+def _is_whole(v: float, tol: float) -> bool:
+    return abs(v - round(v)) <= tol + 1e-12 and round(v) >= 1
 
 
 def working_patch_sizes(
-    ref: Grid, grids: Mapping[str, Grid], *, around: int, limit: int = 4096
+    ref: str,
+    ground: Mapping[str, tuple[float, float]],
+    *,
+    around: int,
+    tolerance: float,
+    limit: int = 4096,
 ) -> tuple[int | None, int | None]:
-    """Nearest reference patch sizes below and above ``around`` that are whole everywhere."""
+    """Nearest reference patch sizes below and above ``around`` that nest for every modality."""
 
     def ok(p: int) -> bool:
-        return all(_is_whole(w) and _is_whole(h) for w, h in _exact_sizes(ref, p, grids).values())
+        return all(
+            _is_whole(w, tolerance) and _is_whole(h, tolerance)
+            for w, h in _exact_sizes(ref, p, ground).values()
+        )
 
     below = next((p for p in range(around - 1, 0, -1) if ok(p)), None)
     above = next((p for p in range(around + 1, max(limit, around * 4)) if ok(p)), None)
@@ -53,39 +67,59 @@ def window_sizes(
     patch_size: int,
     grids: Mapping[str, Grid],
     *,
+    ground: Ground | None = None,
+    tolerance: float = DEFAULT_TOLERANCE_PX,
     where: str = "[grid].patch_size",
 ) -> dict[str, tuple[int, int]]:
     """Window ``(width, height)`` in pixels for each modality.
 
-    For ``resample`` the size is the destination (reference) window for every modality.
+    Parameters
+    ----------
+    mode
+        ``native``, ``footprint`` or ``resample`` (then every modality gets the
+        destination, i.e. reference, window size).
+    ground
+        Ground pixel size in metres of each modality where the patches are (default:
+        each grid's :attr:`Grid.resolution_m`, at its centre).
+    tolerance
+        ``footprint`` mode: the largest distance in pixels, per axis, between the exact
+        count (reference footprint / ground pixel) and the whole count used. At 0.5 the
+        nearest whole count is always used; windows may be non-square in pixels.
 
     Raises
     ------
     FootprintError
-        In ``footprint`` mode, when some modality would need a non-whole pixel count.
+        In ``footprint`` mode, when some modality's count is further than ``tolerance``
+        from a whole number; the message lists the patch sizes that nest.
     """
     if mode == "native" or mode == "resample":
         return {name: (patch_size, patch_size) for name in grids}
     if mode != "footprint":
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    ref = grids[ref_name]
-    sizes = _exact_sizes(ref, patch_size, grids)
-    bad = {n: wh for n, wh in sizes.items() if not (_is_whole(wh[0]) and _is_whole(wh[1]))}
+    gr = _ground(grids, ground)
+    sizes = _exact_sizes(ref_name, patch_size, gr)
+    bad = {
+        n: wh
+        for n, wh in sizes.items()
+        if not (_is_whole(wh[0], tolerance) and _is_whole(wh[1], tolerance))
+    }
     if bad:
         name, (w, h) = next(iter(bad.items()))
-        res = "x".join(f"{v:.4g}" for v in grids[name].resolution_m)
-        below, above = working_patch_sizes(ref, grids, around=patch_size)
+        res = " x ".join(f"{v:.4g}" for v in gr[name])
+        below, above = working_patch_sizes(ref_name, gr, around=patch_size, tolerance=tolerance)
         works = [str(p) for p in (below, above) if p is not None]
         fix = (
-            f"Nearest sizes that work: {', '.join(works)}"
+            f"Patch sizes that nest for every modality: {', '.join(works)}"
             if works
-            else "No patch size up to 4096 works for every modality; use mode = 'resample'"
+            else "No patch size up to 4096 nests for every modality at this tolerance; "
+            "use the default footprint_tolerance_px = 0.5 or mode = 'resample'"
         )
         raise FootprintError(
-            f"{where} = {patch_size} gives {w:.2f} x {h:.2f} px for {name!r} ({res} m) in "
-            f"footprint mode; it must be whole (within {WHOLE_TOL} px). {fix}"
+            f"{where} = {patch_size} gives {w:.2f} x {h:.2f} px for {name!r} ({res} m on the "
+            f"ground) in footprint mode, more than [grid].footprint_tolerance_px = "
+            f"{tolerance:g} px from a whole count. {fix}"
         )
-    return {n: (round(w), round(h)) for n, (w, h) in sizes.items()}
+    return {n: (max(1, round(w)), max(1, round(h))) for n, (w, h) in sizes.items()}
 
 
 def finest(grids: Mapping[str, Grid]) -> str:

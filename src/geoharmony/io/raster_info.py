@@ -57,6 +57,13 @@ class RasterInfo:
         """The path GDAL opens (URLs become ``/vsicurl/``, ``/vsis3/``, ``/vsigs/``)."""
         return gdal_path(self.path)
 
+    #: the file's own orientation; ``grid`` is north-up unless it is "rotated"
+    orientation: str = "north-up"
+    #: (columns, rows) flipped on read so that row 0 is north in every stored patch
+    flip: tuple[bool, bool] = (False, False)
+    #: per selected band, when the bands' nodata values differ (else None: ``nodata``)
+    band_nodata: tuple[float | None, ...] | None = None
+
     @property
     def fill_value(self) -> float:
         """What fills pixels outside the raster: its nodata, or 0 where it has none."""
@@ -75,7 +82,33 @@ class RasterInfo:
             "block_shape": list(self.block_shape),
             **({"remote": self.stamp.to_dict()} if self.stamp is not None else {}),
             **({"stac": self.stac.to_dict()} if self.stac is not None else {}),
+            "orientation": self.orientation,
+            "flipped_on_read": [
+                n for n, f in zip(("columns", "rows"), self.flip, strict=True) if f
+            ],
         }
+
+
+def _check_nodata(value: float, dtype: np.dtype, what: str, *, fix: str = "") -> None:
+    """Refuse a nodata value the dtype cannot hold (it would be cast and mask real data)."""
+    v = float(value)
+    ok: bool
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        ok = math.isfinite(v) and v == math.floor(v) and info.min <= v <= info.max
+        rule = f"an integer in {info.min}..{info.max}"
+    elif dtype.kind == "f":
+        ok = not math.isfinite(v) or abs(v) <= float(np.finfo(dtype).max)
+        rule = f"a {dtype.name} value"
+    else:
+        ok, rule = True, ""
+    if not ok:
+        cast = np.array(v).astype(dtype) if math.isfinite(v) else "undefined"
+        raise InputError(
+            f"{what} does not fit the raster's dtype {dtype.name} (nodata must be {rule}): "
+            f"cast to {cast}, it would mask real pixels; "
+            + (fix or "use a value the dtype holds, or remove the key to use the file's nodata")
+        )
 
 
 def read_info(
@@ -142,7 +175,8 @@ def _read_info(
             )
         if ds.transform.is_identity:
             raise InputError(f"{path}: the raster ({where}) has no geotransform")
-        grid = Grid.from_dataset(ds)
+        file_grid = Grid.from_dataset(ds)
+        grid, flip_cols, flip_rows = file_grid.north_up()
         sel = bands or tuple(range(1, ds.count + 1))
         bad = [b for b in sel if not 1 <= b <= ds.count]
         if bad:
@@ -156,14 +190,31 @@ def _read_info(
                 f"{path}: the selected bands have different dtypes {sorted(dtypes)}; "
                 "select bands of one dtype"
             )
-        nod = nodata if nodata is not None else ds.nodata
+        dtype_sel = np.dtype(next(iter(dtypes)))
+        key = where.replace(".path", ".nodata")
+        band_nod: tuple[float | None, ...] | None = None
+        if nodata is not None:
+            _check_nodata(nodata, dtype_sel, f"{path}: {key} = {nodata!r}")
+            nod = nodata
+        else:
+            vals = [ds.nodatavals[b - 1] for b in sel]
+            for b, v in zip(sel, vals, strict=True):
+                if v is not None:
+                    _check_nodata(
+                        v,
+                        dtype_sel,
+                        f"{path}: band {b}'s nodata {v!r} (in the file)",
+                        fix=f"fix the file (gdal_edit.py -a_nodata) or set {key}",
+                    )
+            distinct = {("nan" if v is not None and math.isnan(v) else v) for v in vals}
+            nod = vals[0]
+            if len(distinct) > 1:  # masked band by band with each band's own value
+                band_nod = tuple(None if v is None else float(v) for v in vals)
         flags = ds.mask_flag_enums[sel[0] - 1]
         internal = any(f.name in ("per_dataset", "alpha") for f in flags) and not any(
             f.name == "nodata" for f in flags
         )
         dtype = np.dtype(dtypes.pop()).name
-        if nodata is not None:
-            _check_nodata(path, where, float(nodata), np.dtype(dtype))
         return RasterInfo(
             path=path,
             grid=grid,
@@ -173,6 +224,9 @@ def _read_info(
             bands=tuple(sel),
             block_shape=tuple(ds.block_shapes[sel[0] - 1]),
             has_internal_mask=internal,
+            orientation=file_grid.orientation,
+            flip=(flip_cols, flip_rows),
+            band_nodata=band_nod,
             stamp=stamp,
             stac=stac,
         )
@@ -181,28 +235,3 @@ def _read_info(
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _check_nodata(path: Path | str, where: str, nodata: float, dtype: np.dtype) -> None:
-    """A ``nodata`` override must be a value of the raster's dtype (or NaN for floats)."""
-    key = where.replace(".path", ".nodata")
-    if dtype.kind == "f":
-        if not math.isnan(nodata) and math.isfinite(nodata):
-            fi = np.finfo(dtype)
-            if not float(fi.min) <= nodata <= float(fi.max):
-                raise InputError(
-                    f"{path}: {key} = {nodata!r} is outside the range of the raster's "
-                    f"dtype {dtype.name}"
-                )
-        return
-    if math.isnan(nodata) or not math.isfinite(nodata) or nodata != int(nodata):
-        raise InputError(
-            f"{path}: {key} = {nodata!r} is not a value of the raster's integer dtype "
-            f"{dtype.name}; use a whole number in its range"
-        )
-    info = np.iinfo(dtype) if dtype.kind in "iu" else None
-    if info is not None and not info.min <= int(nodata) <= info.max:
-        raise InputError(
-            f"{path}: {key} = {nodata!r} is outside the range of the raster's dtype "
-            f"{dtype.name} ({info.min}..{info.max})"
-        )

@@ -103,6 +103,16 @@ class RasterReader:
             self.block_width = STRIP_COLUMNS
         nod = info.nodata
         self._nodata = None if nod is None or np.isnan(nod) else np.array(nod).astype(self.dtype)
+        # bands whose nodata values differ: each band masked with its own value
+        per = info.band_nodata
+        self._band_nodata = (
+            None
+            if per is None
+            else [None if v is None or np.isnan(v) else np.array(v).astype(self.dtype) for v in per]
+        )
+        if per is not None:
+            fills = [0.0 if v is None or np.isnan(v) else v for v in per]
+            self.fill = np.array(fills).astype(self.dtype)[:, None, None]
         self._check_nan = self.dtype.kind == "f"
 
     def close(self) -> None:
@@ -119,11 +129,12 @@ class RasterReader:
     def _valid(self, data: np.ndarray, win: RioWindow) -> np.ndarray:
         """Valid where every selected band is neither nodata nor NaN (and the mask says so)."""
         valid = np.ones(data.shape[1:], dtype=bool)
-        for band in data:
+        for k, band in enumerate(data):
             if self._check_nan:
                 valid &= band == band  # False only for NaN
-            if self._nodata is not None:
-                valid &= band != self._nodata
+            nod = self._nodata if self._band_nodata is None else self._band_nodata[k]
+            if nod is not None:
+                valid &= band != nod
         if self.info.has_internal_mask:
             mask = self.ds.read_masks(self.bands[0], window=win, out_shape=data.shape[1:])
             valid &= mask > 0
@@ -183,14 +194,42 @@ class RasterReader:
         if not Windows.from_window(window).inside(self.ds.width, self.ds.height).all():
             raise ValueError(f"{self.info.path}: {window} reaches past the raster")
         h, w = int(shape[0]), int(shape[1])
-        win = RioWindow(window.col_off, window.row_off, window.width, window.height)
+        fw = self._file_windows(Windows.from_window(window))[0]  # north-up -> file
+        win = RioWindow(fw.col_off, fw.row_off, fw.width, fw.height)
         arr = self.ds.read(self.bands, window=win, out_shape=(len(self.bands), h, w))
-        return Block(0, 0, arr, self._valid(arr, win))
+        valid = self._valid(arr, win)
+        _flip_in_place(arr, valid, *self.info.flip)
+        return Block(0, 0, arr, valid)
 
     def _read_windows(
         self, ws: Windows, datas: Sequence[np.ndarray], valids: Sequence[np.ndarray]
     ) -> None:
-        """Fill ``datas[k]``/``valids[k]`` with window ``k`` (see module docstring)."""
+        """Windows of the north-up grid: flipped rasters read mirrored windows, then flip.
+
+        A south-up (or east-west mirrored) file's window ``(col, row)`` on the north-up
+        grid is the file's window ending at ``height - row`` (``width - col``); its rows
+        (columns) are reversed in place, so every stored patch has row 0 north. Exact.
+        """
+        flip_cols, flip_rows = self.info.flip
+        if not (flip_cols or flip_rows):
+            self._read_file_windows(ws, datas, valids)
+            return
+        self._read_file_windows(self._file_windows(ws), datas, valids)
+        for d, v in zip(datas, valids, strict=True):
+            _flip_in_place(d, v, flip_cols, flip_rows)
+
+    def _file_windows(self, ws: Windows) -> Windows:
+        """North-up windows as windows of the (flipped) file."""
+        flip_cols, flip_rows = self.info.flip
+        W, H = self.ds.width, self.ds.height
+        c = W - ws.col_off - ws.width if flip_cols else ws.col_off
+        r = H - ws.row_off - ws.height if flip_rows else ws.row_off
+        return Windows(c, r, ws.width, ws.height)
+
+    def _read_file_windows(
+        self, ws: Windows, datas: Sequence[np.ndarray], valids: Sequence[np.ndarray]
+    ) -> None:
+        """Fill ``datas[k]``/``valids[k]`` with file window ``k`` (see module docstring)."""
         if len(ws) == 0:
             return
         W, H = self.ds.width, self.ds.height
@@ -219,7 +258,8 @@ class RasterReader:
                 raise InputError(
                     f"{self.info.path}: cannot read pixels {rect.width}x{rect.height} at "
                     f"column {rect.col_off}, row {rect.row_off}: the file is truncated or "
-                    f"corrupt, or a source it refers to is missing ({_first_line(exc)})"
+                    f"corrupt, or a source it refers to is missing "
+                    f"({_first_line(exc.__cause__ or exc)})"
                 ) from None
             part = part[hits]
             src = part.shifted(-rect.col_off, -rect.row_off)  # in the rectangle's pixels
@@ -236,3 +276,13 @@ class RasterReader:
             ):
                 datas[k][:, dr : dr + h, dc : dc + w] = arr[:, sr : sr + h, sc : sc + w]
                 valids[k][dr : dr + h, dc : dc + w] = ok[sr : sr + h, sc : sc + w]
+
+
+def _flip_in_place(data: np.ndarray, valid: np.ndarray, flip_cols: bool, flip_rows: bool) -> None:
+    """Reverse rows and/or columns of a ``(bands, h, w)`` block and its mask, in place."""
+    if flip_rows:
+        data[...] = data[:, ::-1, :].copy()
+        valid[...] = valid[::-1, :].copy()
+    if flip_cols:
+        data[...] = data[:, :, ::-1].copy()
+        valid[...] = valid[:, ::-1].copy()

@@ -9,10 +9,11 @@ import shapely
 from geoharmony.errors import ConfigError
 from geoharmony.io.atomic import atomic_path
 from geoharmony.planning.config import Config
-from geoharmony.planning.frame import plan
+from geoharmony.planning.frame import plan_frame
+from geoharmony.planning.plan import Plan, compute_plan
 
 
-def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
+def write_centers(cfg: Config, out: Path | None, *, plan: Plan | None = None) -> tuple[Path, int]:
     """Plan ``cfg`` and write its centres; the format follows the file extension.
 
     GeoJSON holds one geometry per feature, so there the footprints are WKT strings.
@@ -27,7 +28,7 @@ def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
         raise ConfigError(
             f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}"
         )
-    gdf = plan(cfg)
+    gdf = plan_frame(plan if plan is not None else compute_plan(cfg))
     with atomic_path(out, mkdir=True) as tmp:
         if ext in (".parquet", ".geoparquet"):
             gdf.to_parquet(tmp, index=False)

@@ -17,7 +17,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +26,51 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError, InputError
+from geoharmony.errors import (
+    ConfigError,
+    CoverageWarning,
+    CRSMismatchError,
+    InputError,
+    TransformWarning,
+)
 from geoharmony.geometry.d8codes import code_map
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
+from geoharmony.geometry.transforms import describe
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.codec import same
+from geoharmony.io.inputs import source_files, stat_key
 from geoharmony.io.mosaic import mosaic_vrt
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.io.remote import RemoteStamp, is_remote
 from geoharmony.io.stac import StacAsset, assets_for_region, load_assets
 from geoharmony.planning.config import Config
 from geoharmony.planning.config.labels import BYTES_PER_CELL, FLOW_KINDS, FLOW_RULES
-from geoharmony.planning.study_area import Region, load_regions
+from geoharmony.planning.coverage import keep_valid
+from geoharmony.planning.ownership import lattice_key, owners, regions_touched
+from geoharmony.planning.splits import (
+    SPLITS,
+    apply_guard,
+    assign_splits,
+    check_not_empty,
+    leaking,
+    split_lines,
+)
+from geoharmony.planning.study_area import Region, _densify, load_regions
 
 WGS84 = CRS.from_epsg(4326)
 #: Lattice points per side of one spatial tile: patches are ordered tile by tile.
 TILE = 8
-#: Margin (source pixels) read around a warped window, for the resampling kernel.
-WARP_MARGIN = 3
+#: Resampling kernel radius in source pixels (at scale 1); the margin read around a warped
+#: window is this times the downsampling ratio, plus one pixel.
+KERNEL_RADIUS = {"nearest": 1, "bilinear": 1, "cubic": 2, "average": 1, "mode": 1}
+
+
+def warp_margin(resampling: str, ratio: float) -> int:
+    """Source pixels to read around a warped window: kernel radius x downsampling + 1."""
+    return math.ceil(KERNEL_RADIUS.get(resampling, 3) * max(float(ratio), 1.0)) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +141,10 @@ class Plan:
     table: pd.DataFrame
     task_size: int
     candidates: int
+    notes: tuple[str, ...] = ()  # what the plan decided that a user should read
+    transforms: tuple[dict[str, Any], ...] = ()  # CRS operations used, with accuracy
+    #: region id -> modality -> ground pixel size (m) at the region's centroid
+    ground: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
     #: label -> region id -> window of that label's region raster on its grid
     label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
     #: label -> region id -> header of a ``kind = "raster"`` label's source raster
@@ -141,6 +169,32 @@ class Plan:
         """Number of tasks."""
         return math.ceil(self.n_patches / self.task_size) if self.n_patches else 0
 
+    def input_files(self) -> dict[str, list[Path]]:
+        """Every file of every input, by role.
+
+        Roles are ``boundary``, ``modalities.NAME.REGION`` and ``labels.NAME.K``: rasters,
+        boundary and label sources with all their sidecars or folder contents. The
+        fingerprint and the manifest both use this.
+        """
+        out = {"boundary": source_files(self.config.study_area.boundary)}
+        for rid in sorted(self.sources):
+            for name, info in sorted(self.sources[rid].items()):
+                if not info.remote:  # remote rasters: see ``fingerprint``
+                    out[f"modalities.{name}.{rid}"] = source_files(Path(info.path))
+        for name, lab in self.config.labels.items():
+            for k, src in enumerate(lab.sources if lab.kind == "vector" else ()):
+                out[f"labels.{name}.{k}"] = source_files(src.path)
+        for name, per in self.label_sources.items():  # kind = "raster" label sources
+            for rid, info in per.items():
+                out[f"labels.{name}.{rid}"] = source_files(Path(info.path))
+        return out
+
+    @property
+    def regions_without_patches(self) -> list[str]:
+        """Ids of the regions that got no patch (too small, not covered, owned elsewhere)."""
+        have = set(self.table["region"]) if len(self.table) else set()
+        return [r.id for r in self.regions if r.id not in have]
+
     def task_range(self, task: int) -> tuple[int, int]:
         """Patch positions ``[start, stop)`` of one task."""
         start = task * self.task_size
@@ -150,14 +204,14 @@ class Plan:
         """Stable hash of what this plan would write (config, inputs' identity, patches)."""
         h = hashlib.sha256()
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
-        for rid in sorted(self.sources):
+        for role, files in sorted(self.input_files().items()):
+            for f in files:
+                h.update(f"{role}|{stat_key(f)}".encode())
+        for rid in sorted(self.sources):  # remote rasters: their size/ETag, never a stat
             for name, info in sorted(self.sources[rid].items()):
-                if info.stamp is not None or isinstance(info.path, str):  # remote: no stat
+                if info.remote:
                     stamp = info.stamp.token() if info.stamp is not None else ""
                     h.update(f"{rid}|{name}|{info.path}|{stamp}".encode())
-                    continue
-                st = info.path.stat()
-                h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
         h.update(
             pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes()
         )
@@ -282,24 +336,32 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
-    outputs = _output_specs(cfg, reference, sources, regions)
+    _check_orientation(cfg, reference, sources)
+    ground = ground_resolutions(regions, sources)
+    outputs = _output_specs(cfg, reference, sources, regions, ground)
 
-    frames = []
+    frames: dict[str, pd.DataFrame] = {}
     n_candidates = 0
-    for region in regions:
-        infos = sources[region.id]
-        frame, n = _plan_region(cfg, region, infos, reference, outputs)
+    for members in _lattice_groups(cfg, regions, sources, reference):
+        got, n = _plan_group(cfg, members, sources, reference, outputs, ground)
         n_candidates += n
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    s = cfg.output.patches_per_shard
-    task_size = _task_size(len(table), s)
-    if len(table):
-        table["task"] = np.arange(len(table)) // task_size
-        table["split"] = _assign_splits(cfg, table)
-    label_windows = _label_windows(cfg, regions, sources, reference, outputs, table)
-    label_sources = _label_sources(cfg, regions)
-    return Plan(
+        frames.update(got)
+    parts = [frames[r.id] for r in regions if r.id in frames]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    notes: list[str] = []
+    kept_by_rule = len(table)
+    if len(table) and g.min_valid_fraction is not None:
+        names = list(g.min_valid_of or (reference,))
+        keep, dropped = keep_valid(table, sources, names, g.min_valid_fraction)
+        table = table.loc[keep].reset_index(drop=True)
+        each = ", ".join(f"{n} {k}" for n, k in dropped.items())
+        notes.append(
+            f"valid     min_valid_fraction = {g.min_valid_fraction:g}: "
+            f"{int((~keep).sum())} of {len(keep)} patches dropped ({each})"
+        )
+    if not len(table):
+        raise ConfigError(_why_empty(cfg, regions, sources, reference, n_candidates, kept_by_rule))
+    plan = Plan(
         cfg,
         reference,
         g.mode,
@@ -307,18 +369,232 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         sources,
         outputs,
         table,
-        task_size,
+        1,
         n_candidates,
-        label_windows,
-        label_sources,
-        tuple(failed),
+        ground=ground,
+        failed=tuple(failed),
     )
+    notes.extend(footprint_lines(plan))
+    transforms = transform_records(plan)
+    notes.extend(t["warning"] for t in transforms if t.get("warning"))
+    if len(table):
+        table = _split_and_guard(plan, notes)
+    task_size = _task_size(len(table), cfg.output.patches_per_shard)
+    if len(table):
+        table["task"] = np.arange(len(table)) // task_size
+    label_windows = _label_windows(cfg, regions, sources, reference, outputs, table)
+    label_sources = _label_sources(cfg, regions)
+    return replace(
+        plan,
+        table=table,
+        task_size=task_size,
+        notes=tuple(notes),
+        transforms=tuple(transforms),
+        label_windows=label_windows,
+        label_sources=label_sources,
+    )
+
+
+def transform_records(plan: Plan) -> list[dict[str, Any]]:
+    """Each CRS transformation a window depends on (reference -> modality), described.
+
+    A warning is issued (and kept in the record) when PROJ reports no accuracy (e.g. a
+    ballpark fallback because a datum grid is missing) or one worse than a quarter of
+    the modality's pixel: windows could then be off by more than the half pixel promised.
+    """
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for rid, infos in plan.sources.items():
+        ref = infos[plan.reference].grid
+        for name, info in infos.items():
+            if info.grid.crs == ref.crs:
+                continue
+            key = (ref.crs.to_wkt(), info.grid.crs.to_wkt())
+            quarter = min(plan.ground.get(rid, {}).get(name, info.grid.resolution_m)) / 4
+            rec = out.get(key)
+            if rec is None:
+                x, y = ref.center_xy
+                rec = out[key] = {**describe(ref.crs, info.grid.crs, x, y), "modalities": []}
+            rec["modalities"] = sorted({*rec["modalities"], name})
+            rec["quarter_pixel_m"] = min(rec.get("quarter_pixel_m", quarter), quarter)
+    for rec in out.values():
+        acc = rec["accuracy_m"]
+        if acc is None or acc > rec["quarter_pixel_m"]:
+            what = "unknown" if acc is None else f"{acc:g} m"
+            rec["warning"] = (
+                f"transform {rec['src']} -> {rec['dst']} ({rec['operation']}): accuracy {what}, "
+                f"more than a quarter pixel ({rec['quarter_pixel_m']:.2f} m) of "
+                f"{', '.join(rec['modalities'])}; install the datum grids (pyproj sync / "
+                "PROJ_NETWORK=ON) or expect windows off by more than half a pixel"
+            )
+            warnings.warn(rec["warning"], TransformWarning, stacklevel=3)
+    return list(out.values())
+
+
+def _split_and_guard(plan: Plan, notes: list[str]) -> pd.DataFrame:
+    """Assign splits, then drop (or mark) val/test patches that overlap train footprints."""
+    cfg, table = plan.config, plan.table
+    split = assign_splits(cfg, table, [r.id for r in plan.regions])
+    before = {s: int(np.sum(split == s)) for s in SPLITS}
+    leaked: dict[str, int] = {}
+    assigned = split
+    if cfg.split is not None:
+        from geoharmony.planning.frame import footprints  # frame builds on this module
+
+        fps = [footprints(plan, name) for name in plan.config.modalities]
+        res = apply_guard(cfg.split, split, leaking(split, fps))
+        leaked = dict(res.n_leaking)
+        table = table.loc[res.keep].reset_index(drop=True)
+        table["split_assigned"] = split[res.keep]  # before the guard
+        split = res.split[res.keep]
+        check_not_empty(cfg, split, before, leaked)
+    table["split"] = split
+    notes.extend(split_lines(cfg, assigned, split, leaked))
+    return table
+
+
+def _check_orientation(
+    cfg: Config, reference: str, sources: Mapping[str, Mapping[str, RasterInfo]]
+) -> None:
+    """Refuse rotated or sheared rasters where their pixels would be stored as they are.
+
+    Axis-aligned south-up or mirrored rasters are flipped on read (exact); a rotated one
+    can only become north-up through a warp: fine in ``resample`` mode, except as the
+    reference, whose grid *is* the patches' grid.
+    """
+    for infos in sources.values():
+        for name, info in infos.items():
+            if info.orientation != "rotated":
+                continue
+            t = ", ".join(f"{v:.6g}" for v in tuple(info.grid.transform)[:6])
+            fix = "warp it north-up first (gdalwarp)"
+            if name == reference:
+                raise InputError(
+                    f"{info.path}: [modalities.{name}] is the reference but its grid is rotated "
+                    f"or sheared (transform {t}); stored patches are north-up: choose a "
+                    f"north-up [grid].reference or {fix}"
+                )
+            if cfg.grid.mode != "resample":
+                raise InputError(
+                    f"{info.path}: [modalities.{name}] is rotated or sheared (transform {t}); "
+                    f"{cfg.grid.mode} mode stores source pixels as they are, never rotated: "
+                    f"use [grid].mode = 'resample' or {fix}"
+                )
 
 
 def label_grid_of(cfg: Config, name: str, reference: str) -> str:
     """The modality whose grid a label lies on (the reference in ``resample`` mode)."""
     lab = cfg.labels[name]
     return reference if cfg.grid.mode == "resample" else str(lab.grid or reference)
+
+
+def _why_empty(
+    cfg: Config,
+    regions: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+    n_candidates: int,
+    kept_by_rule: int,
+) -> str:
+    """The reason a plan has no patch, and what to change."""
+    g = cfg.grid
+    where = f"{cfg.source}: no patch to write (nothing was written)"
+    if kept_by_rule:
+        return (
+            f"{where}: all {kept_by_rule} patches have a valid fraction below "
+            f"[grid].min_valid_fraction = {g.min_valid_fraction:g}: the rasters do not cover "
+            "the regions with data; check their extent and nodata or lower the threshold"
+        )
+    r = regions[0]
+    ref = sources[r.id][reference].grid
+    geom = r.in_crs(ref.crs)
+    xmin, ymin, xmax, ymax = shapely.bounds(geom)
+    gx, gy = ref.ground_resolution((xmin + xmax) / 2, (ymin + ymax) / 2)
+    cols, rows = ref.to_colrow(np.array([xmin, xmax]), np.array([ymin, ymax]))
+    span_x = abs(cols[1] - cols[0]) * gx
+    span_y = abs(rows[1] - rows[0]) * gy
+    return (
+        f"{where}: of {n_candidates} lattice points near the {len(regions)} region(s) none is "
+        f"kept by [grid].keep = {g.keep!r}; the patch covers {g.patch_size * gx:.0f} x "
+        f"{g.patch_size * gy:.0f} m but region {r.id!r} spans {span_x:.0f} x {span_y:.0f} m. "
+        "Fix: a smaller [grid].patch_size or stride, keep = 'center' or 'overlap', or a "
+        "[study_area].buffer_m"
+    )
+
+
+def _lattice_groups(
+    cfg: Config,
+    regions: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+) -> list[list[Region]]:
+    """Regions grouped by the lattice they share (same reference grid), in region order."""
+    groups: dict[str, list[Region]] = {}
+    for r in regions:
+        key = lattice_key(sources[r.id][reference].grid, cfg.grid.patch_size, cfg.grid.stride)
+        groups.setdefault(key, []).append(r)
+    return list(groups.values())
+
+
+def _plan_group(
+    cfg: Config,
+    members: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+    ground: Mapping[str, Mapping[str, tuple[float, float]]],
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Plan the regions sharing one lattice: every lattice point once, in its owner."""
+    ref = sources[members[0].id][reference].grid
+    lat = Lattice(ref, cfg.grid.patch_size, cfg.grid.stride)
+    key = lattice_key(ref, lat.patch_size, lat.stride)
+    members = sorted(members, key=lambda r: r.id)  # region id breaks ownership ties
+    crs = members[0].crs
+    areas = [_geom_in(r, crs, "geometry") for r in members]
+    bounds = [_geom_in(r, crs, "boundary") for r in members]
+    # Candidates: the keep rule on the union of the (buffered) areas, so that the regions
+    # of a lattice together keep exactly what one region covering their union keeps.
+    union = shapely.union_all(np.asarray(areas, dtype=object))
+    union_ref = _dense_to(union, crs, ref.crs)
+    if shapely.is_empty(union_ref) or not np.all(np.isfinite(shapely.bounds(union_ref))):
+        raise CRSMismatchError(
+            f"{cfg.study_area.boundary}: region(s) {', '.join(r.id for r in members)} cannot "
+            f"be transformed into the reference raster's CRS ({ref.crs.to_string()})"
+        )
+    ii, jj = lat.covering(tuple(shapely.bounds(union_ref)))
+    n_cand = len(ii)
+    kept = _keep(cfg, lat, union_ref, ii, jj)
+    ii, jj = ii[kept], jj[kept]
+    cx, cy = lat.xy(ii, jj)
+    bx, by = transform_points(cx, cy, ref.crs, crs)
+    owner = owners(bx, by, bounds)
+    touched = regions_touched(bx, by, areas, [r.id for r in members])
+    out = {}
+    for k, region in enumerate(members):
+        sel = owner == k
+        frame = _plan_region(
+            cfg, region, sources[region.id], reference, outputs, lat, ii[sel], jj[sel]
+        )
+        _footprint_columns(frame, cfg, reference, outputs, ground[region.id])
+        frame["lattice"] = key
+        frame["regions_touched"] = touched[sel][_tile_order(ii[sel], jj[sel])]
+        out[region.id] = frame
+    return out, n_cand
+
+
+def _geom_in(region: Region, crs: CRS, which: str) -> Any:
+    """A region's area or boundary in ``crs`` (all regions of one file share its CRS)."""
+    return region.in_crs(crs, which=which) if region.crs != crs else getattr(region, which)
+
+
+def _dense_to(geom: Any, src: CRS, dst: CRS) -> Any:
+    if src == dst:
+        return geom
+    return to_crs(np.array([_densify(geom, src)]), src, dst)[0]
+
+
+def _tile_order(ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+    """Spatial order: tile by tile, then row-major inside a tile (compact tasks)."""
+    return np.lexsort((jj, ii, jj // TILE, ii // TILE))
 
 
 def _label_windows(
@@ -403,6 +679,7 @@ def _output_specs(
     reference: str,
     sources: Mapping[str, Mapping[str, RasterInfo]],
     regions: list[Region],
+    ground: Mapping[str, Mapping[str, tuple[float, float]]],
 ) -> dict[str, OutputSpec]:
     specs: dict[str, OutputSpec] = {}
     sizes_seen: dict[str, set[tuple[int, int]]] = {}
@@ -413,6 +690,8 @@ def _output_specs(
             reference,
             cfg.grid.patch_size,
             grids,
+            ground=ground[r.id],
+            tolerance=cfg.grid.footprint_tolerance_px,
             where=f"{cfg.source}: [grid].patch_size",
         )
         for n, wh in sizes.items():
@@ -444,6 +723,60 @@ def _output_specs(
         base = specs[lab.grid or reference]
         specs[name] = _label_spec(cfg, name, base, sources, regions)
     return specs
+
+
+def ground_resolutions(
+    regions: list[Region], sources: Mapping[str, Mapping[str, RasterInfo]]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Ground pixel size (m) of every modality at each region's centroid."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in regions:
+        c = shapely.centroid(r.boundary)
+        out[r.id] = {}
+        for name, info in sources[r.id].items():
+            (x,), (y,) = transform_points(np.array([c.x]), np.array([c.y]), r.crs, info.grid.crs)
+            out[r.id][name] = info.grid.ground_resolution(float(x), float(y))
+    return out
+
+
+def _footprint_columns(
+    frame: pd.DataFrame,
+    cfg: Config,
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+    ground: Mapping[str, tuple[float, float]],
+) -> None:
+    """True ground footprint of every modality's window and its mismatch to the reference."""
+    p = cfg.grid.patch_size
+    rx, ry = (p * v for v in ground[reference])
+    for name in cfg.modalities:
+        spec = outputs[name]
+        gx, gy = ground[name] if cfg.grid.mode != "resample" else ground[reference]
+        w, h = (spec.width, spec.height) if cfg.grid.mode != "resample" else (p, p)
+        frame[f"{name}_footprint_x_m"] = w * gx
+        frame[f"{name}_footprint_y_m"] = h * gy
+        frame[f"{name}_footprint_dx_m"] = w * gx - rx
+        frame[f"{name}_footprint_dy_m"] = h * gy - ry
+
+
+def footprint_lines(plan: Plan) -> list[str]:
+    """Each modality's window in pixels and true ground metres (footprint mode)."""
+    if plan.mode != "footprint" or not plan.regions:
+        return []
+    rid = plan.regions[0].id
+    g = plan.ground[rid]
+    p = plan.config.grid.patch_size
+    rx, ry = (p * v for v in g[plan.reference])
+    parts = []
+    for name in plan.config.modalities:
+        o = plan.outputs[name]
+        fx, fy = o.width * g[name][0], o.height * g[name][1]
+        parts.append(
+            f"{name} {o.width} x {o.height} px = {fx:.1f} x {fy:.1f} m "
+            f"({fx - rx:+.1f}, {fy - ry:+.1f} m)"
+        )
+    where = f" at region {rid!r}" if len(plan.regions) > 1 else ""
+    return [f"footprint {rx:.1f} x {ry:.1f} m{where}: " + "; ".join(parts)]
 
 
 def _label_spec(
@@ -544,21 +877,13 @@ def _plan_region(
     infos: Mapping[str, RasterInfo],
     reference: str,
     outputs: Mapping[str, OutputSpec],
-) -> tuple[pd.DataFrame, int]:
-    ref = infos[reference].grid
-    lat = Lattice(ref, cfg.grid.patch_size, cfg.grid.stride)
-    geom_ref = region.in_crs(ref.crs)
-    if shapely.is_empty(geom_ref) or not np.all(np.isfinite(shapely.bounds(geom_ref))):
-        raise CRSMismatchError(
-            f"{cfg.study_area.boundary}: region {region.id!r} cannot be transformed into the "
-            f"reference raster's CRS ({ref.crs.to_string()})"
-        )
-    ii, jj = lat.covering(tuple(shapely.bounds(geom_ref)))
-    n_cand = len(ii)
-    kept = _keep(cfg, lat, geom_ref, ii, jj)
-    ii, jj = ii[kept], jj[kept]
-    # Spatial order: tile by tile, then row-major inside a tile (compact tasks).
-    order = np.lexsort((jj, ii, jj // TILE, ii // TILE))
+    lat: Lattice,
+    ii: np.ndarray,
+    jj: np.ndarray,
+) -> pd.DataFrame:
+    """The rows of one region's (owned) lattice points, with every modality's window."""
+    ref = lat.grid
+    order = _tile_order(ii, jj)
     ii, jj = ii[order], jj[order]
     cx, cy = lat.xy(ii, jj)
     lon, latd = transform_points(cx, cy, ref.crs, WGS84)
@@ -582,7 +907,9 @@ def _plan_region(
         _warn_if_uncovered(cfg, region, name, info)
         spec = outputs[name]
         if cfg.grid.mode == "resample":
-            _resample_windows(cols, name, info, ref, ii * lat.stride, jj * lat.stride, p)
+            _resample_windows(
+                cols, name, info, ref, ii * lat.stride, jj * lat.stride, p, spec.resampling
+            )
             continue
         mx, my = transform_points(cx, cy, ref.crs, info.grid.crs)
         ch = nearest_windows(info.grid, mx, my, spec.width, spec.height)
@@ -593,7 +920,7 @@ def _plan_region(
         cols[f"{name}_dcol"] = ch.dcol
         cols[f"{name}_drow"] = ch.drow
         cols[f"{name}_offset_m"] = ch.offset_m
-    return pd.DataFrame(cols), n_cand
+    return pd.DataFrame(cols)
 
 
 def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
@@ -619,6 +946,7 @@ def _resample_windows(
     row_off: np.ndarray,
     col_off: np.ndarray,
     p: int,
+    resampling: str,
 ) -> None:
     """Source windows covering each destination (reference) window, plus a kernel margin."""
     n = len(row_off)
@@ -634,60 +962,17 @@ def _resample_windows(
     np.minimum.at(rmin, idx, r)
     np.maximum.at(cmax, idx, c)
     np.maximum.at(rmax, idx, r)
-    c0 = np.floor(cmin).astype(np.int64) - WARP_MARGIN
-    r0 = np.floor(rmin).astype(np.int64) - WARP_MARGIN
+    # GDAL widens the kernel by the scale ratio when it downsamples: the margin is the
+    # kernel radius times source pixels per destination pixel (at least 1), plus one
+    ratio = np.maximum(np.maximum(cmax - cmin, rmax - rmin) / p, 1.0)
+    margin = np.ceil(KERNEL_RADIUS.get(resampling, 3) * ratio).astype(np.int64) + 1
+    c0 = np.floor(cmin).astype(np.int64) - margin
+    r0 = np.floor(rmin).astype(np.int64) - margin
     cols[f"{name}_col_off"] = c0
     cols[f"{name}_row_off"] = r0
-    cols[f"{name}_width"] = np.ceil(cmax).astype(np.int64) + WARP_MARGIN - c0
-    cols[f"{name}_height"] = np.ceil(rmax).astype(np.int64) + WARP_MARGIN - r0
+    cols[f"{name}_width"] = np.ceil(cmax).astype(np.int64) + margin - c0
+    cols[f"{name}_height"] = np.ceil(rmax).astype(np.int64) + margin - r0
     # Every modality lands on the reference window itself: no residual.
     cols[f"{name}_dcol"] = np.zeros(n)
     cols[f"{name}_drow"] = np.zeros(n)
     cols[f"{name}_offset_m"] = np.zeros(n)
-
-
-# -- splits -----------------------------------------------------------------------------
-def _uniform_hash(a: np.ndarray, b: np.ndarray, seed: int) -> np.ndarray:
-    """Deterministic uniform [0, 1) values from integer pairs (splitmix64 mixing)."""
-    with np.errstate(over="ignore"):
-        z = (a.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
-            b.astype(np.uint64) + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9)
-        )
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-def _split_of(u: np.ndarray, fractions: tuple[float, float, float]) -> np.ndarray:
-    edges = np.cumsum(fractions)
-    names = np.array(["train", "val", "test"], dtype=object)
-    return names[np.minimum(np.searchsorted(edges, u, side="right"), 2)]
-
-
-def _assign_splits(cfg: Config, table: pd.DataFrame) -> np.ndarray:
-    sc = cfg.split
-    if sc is None:
-        return np.full(len(table), "train", dtype=object)
-    if sc.by == "region":
-        ids = sorted(table["region"].unique())
-        if sc.lists:
-            lookup = {rid: k for k, v in sc.lists.items() for rid in v}
-            return table["region"].map(lambda r: lookup.get(r, "unassigned")).to_numpy(dtype=object)
-        rng = np.random.default_rng(sc.seed)
-        perm = rng.permutation(len(ids))
-        n = len(ids)
-        n_train = round(sc.fractions[0] * n)
-        n_val = round(sc.fractions[1] * n)
-        names = np.array(["test"] * n, dtype=object)
-        names[perm[:n_train]] = "train"
-        names[perm[n_train : n_train + n_val]] = "val"
-        lookup2 = dict(zip(ids, names, strict=True))
-        return table["region"].map(lookup2).to_numpy(dtype=object)
-    # by block: square blocks of block_m metres in a global equal-area CRS.
-    x, y = transform_points(
-        table["lon"].to_numpy(), table["lat"].to_numpy(), WGS84, CRS.from_epsg(6933)
-    )
-    bx = np.floor(x / sc.block_m).astype(np.int64)
-    by = np.floor(y / sc.block_m).astype(np.int64)
-    return _split_of(_uniform_hash(bx, by, sc.seed), sc.fractions)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from geoharmony.planning.ownership import duplicates_line
 from geoharmony.planning.plan import Plan
 from geoharmony.planning.windows import output_grid, patch_corners, patch_crs
 from geoharmony.qa.fmt import crs_short, fmt_m
@@ -151,7 +152,8 @@ def split_findings(plan: Plan, index: Any) -> list[Finding]:
         return out
     g = plan.config.grid
     splits = index["split"].astype(str)
-    if g.stride < g.patch_size and splits.nunique() > 1:
+    guarded = "split_assigned" in index  # issue 9: the plan's leakage guard ran
+    if g.stride < g.patch_size and splits.nunique() > 1 and not guarded:
         out.append(
             Finding(
                 "warning",
@@ -360,6 +362,45 @@ def index_findings(plan: Plan, index: Any, manifest: Mapping[str, Any]) -> list[
     return out
 
 
+def ownership_findings(index: Any) -> list[Finding]:
+    """One owner per lattice point: "0 cross-region duplicates", or an error."""
+    ok, line = duplicates_line(index)
+    if ok:
+        return [Finding("note", "ownership", line + ".")]
+    return [Finding("error", "cross-region-duplicates", line + ".")]
+
+
+def plan_findings(plan: Plan) -> list[Finding]:
+    """What the plan decided and said (guard counts, fractions, footprints, transforms)."""
+    out = [
+        Finding(
+            "warning",
+            "transform-accuracy",
+            str(t["warning"]),
+            {k: v for k, v in t.items() if k != "warning"},
+        )
+        for t in plan.transforms
+        if t.get("warning")
+    ]
+    out += [
+        Finding("note", "plan", n)
+        for n in plan.notes
+        if not any(n == t.get("warning") for t in plan.transforms)
+    ]
+    empty = plan.regions_without_patches
+    if empty:
+        out.append(
+            Finding(
+                "warning",
+                "regions-empty",
+                f"{len(empty)} region(s) without patches: {', '.join(empty[:10])}"
+                + (" …" if len(empty) > 10 else ""),
+                {"regions": empty},
+            )
+        )
+    return out
+
+
 def label_findings(manifest: Mapping[str, Any], index: Any) -> list[Finding]:
     """Label QA (see :mod:`geoharmony.labels.qa`): positives, empty patches, D8 problems.
 
@@ -459,6 +500,8 @@ def review(plan: Plan, index: Any, manifest: Mapping[str, Any] | None = None) ->
         out += alignment_findings(plan, index)
         out += split_findings(plan, index)
         out += input_findings(plan)
+        out += ownership_findings(index)
+        out += plan_findings(plan)
     if manifest:
         out += changed_inputs(manifest)
         out += failure_findings(manifest)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geoharmony.geometry.transforms import crs_name
+from geoharmony.planning.ownership import duplicates_line
 from geoharmony.planning.windows import output_grid
 from geoharmony.qa.checks import review
 from geoharmony.qa.fmt import crs_short
@@ -28,15 +30,29 @@ def summary_text(path: str | Path) -> str:
         f"reference {plan.reference}, patch {g.patch_size} px, "
         f"stride {g.stride} px, keep {g.keep}",
         f"store     {store.get('format')} ({store.get('path')}, {store.get('compression')})",
-        "outputs:",
     ]
+    rid = plan.regions[0].id if plan.regions else None
+    ground = plan.ground.get(rid, {}) if rid else {}
+    if plan.mode == "resample":
+        # what the arrays are on, apart from where they came from (the source grids)
+        ref = output_grid(plan, plan.reference)
+        gx, gy = ground.get(plan.reference, ref.resolution_m)
+        n = g.patch_size
+        lines.append(
+            f"warp grid every output on {plan.reference}'s grid: {crs_name(ref.crs)}, "
+            f"{gx:.2f} x {gy:.2f} m pixels, {n} x {n} px = {n * gx:.0f} x {n * gy:.0f} m "
+            "(source grids below)"
+        )
+    lines.append("outputs:")
     for name, o in plan.outputs.items():
         shape = f"{o.bands}x{o.height}x{o.width}"
         desc = f"  {name:<12} {shape:<14} {o.dtype:<8}"
         if o.kind == "raster":
-            grid = output_grid(plan, name)
-            rx, ry = grid.resolution_m
-            desc += f" {rx:.2f} x {ry:.2f} m  {grid.crs.to_string()}"
+            # the source grid, in true ground metres at the (first) region's centroid
+            grid = plan.sources[rid][name].grid if rid else output_grid(plan, name)
+            rx, ry = ground.get(name, grid.resolution_m)
+            src = "warped from " if plan.mode == "resample" and name != plan.reference else ""
+            desc += f" {src}{rx:.2f} x {ry:.2f} m  {crs_name(grid.crs)}"
         else:
             desc += f" label ({o.kind}) on {o.grid_of}"
         col = f"{name}_valid_fraction"
@@ -64,6 +80,15 @@ def summary_text(path: str | Path) -> str:
         lines.append(
             f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
         )
+    ok, dup = duplicates_line(idx if len(idx) else plan.table)
+    lines.append(f"lattice   {dup}" + ("" if ok else "  (INVALID: rerun extract)"))
+    empty = plan.regions_without_patches
+    if empty:
+        more = " …" if len(empty) > 10 else ""
+        lines.append(
+            f"empty     {len(empty)} region(s) without patches: {', '.join(empty[:10])}{more}"
+        )
+    lines += list(plan.notes)
     crss = sorted({crs_short(i.grid.crs) for per in plan.sources.values() for i in per.values()})
     lines.append(f"CRSs      {', '.join(crss)}")
     lines += label_lines(m, idx)

@@ -180,7 +180,7 @@ def store_findings(ds: Dataset, *, batch: int = 64) -> tuple[list[str], list[Fin
                         {"output": name, "patches": int(diff.sum())},
                     )
                 )
-        checked.append(f"{name}: {n} patches re-read")
+        checked.append(f"{name}: {n} patches re-read, masks match the index")
     return checked, out
 
 
@@ -205,6 +205,9 @@ def plan_column_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
     if again.fingerprint() != ds.manifest.get("fingerprint"):
         msg = "plan not recomputed: an input changed since extraction (fingerprint)"
         return [], [Finding("note", "plan-not-recomputed", msg)]
+    from geoharmony.execution.region_labels import apply_min_positive
+
+    again = apply_min_positive(again, ds.root)  # the patch filter of the region labels
     idx, table = ds.index, again.table
     if len(idx) != len(table):
         return [], []  # reported by review()
@@ -253,33 +256,35 @@ def checksum_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
     seen: set[str] = set()
     for name, per in ds.manifest.get("inputs", {}).get("modalities", {}).items():
         for rec in per.values():
-            if rec.get("remote") is not None:
+            if rec.get("remote") is not None:  # remote: size/ETag by one HEAD request
                 if rec["path"] not in seen:
                     seen.add(rec["path"])
                     remote_findings(rec, name, checked, out)
                 continue
-            p = Path(rec["path"])
-            if str(p) in seen:
-                continue
-            seen.add(str(p))
-            if not p.exists():
-                out.append(
-                    Finding(
-                        "note",
-                        "input-missing",
-                        f"input {name}: {p} is missing (cannot re-check its checksum)",
+            # every file of the source (sidecars too) when the manifest lists them
+            for f in rec.get("files") or [rec]:
+                p = Path(f["path"])
+                if str(p) in seen or "sha256" not in f:
+                    continue
+                seen.add(str(p))
+                if not p.exists():
+                    out.append(
+                        Finding(
+                            "note",
+                            "input-missing",
+                            f"input {name}: {p} is missing (cannot re-check its checksum)",
+                        )
                     )
-                )
-            elif sha256_file(p) != rec["sha256"]:
-                out.append(
-                    Finding(
-                        "note",
-                        "input-checksum",
-                        f"input {name}: {p} changed since extraction (sha256 differs)",
+                elif sha256_file(p) != f["sha256"]:
+                    out.append(
+                        Finding(
+                            "note",
+                            "input-checksum",
+                            f"input {name}: {p} changed since extraction (sha256 differs)",
+                        )
                     )
-                )
-            else:
-                checked.append(f"input {name}: {p.name} sha256 matches")
+                else:
+                    checked.append(f"input {name}: {p.name} sha256 matches")
     return checked, out
 
 

@@ -21,6 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without TensorFl
 
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
+from geoharmony.reading.normalize import apply_normalize, check_normalize
 
 
 def to_tf_dataset(
@@ -32,6 +33,7 @@ def to_tf_dataset(
     channels_last: bool = False,
     parallel: int | None = None,
     transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+    fill: float = 0.0,
 ) -> Any:
     """A ``tf.data.Dataset`` of dicts ``{name: (bands, h, w), name_mask: (h, w), "index"}``.
 
@@ -44,7 +46,8 @@ def to_tf_dataset(
     outputs
         Modalities/labels to include (default: all), each with its mask.
     normalize
-        ``{name: (mean, std)}`` per band; normalised data are float32.
+        ``{name: (mean, std)}`` per band; normalised data are float32; unknown names and
+        wrong lengths are refused.
     channels_last
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
@@ -54,6 +57,8 @@ def to_tf_dataset(
         e.g. ``RandomFlipRotate.for_dataset(ds)`` from :mod:`geoharmony.reading.augment`
         (D8 outputs found from the manifest). It must keep the arrays' shapes and dtypes
         (square patches for rotations).
+    fill
+        Value of masked pixels after normalisation (default 0, the mean).
     """
     ds = open_dataset(path)
     idx = ds.index
@@ -69,10 +74,7 @@ def to_tf_dataset(
     bad = [n for n in names if n not in meta]
     if bad:
         raise ConfigError(f"{path}: unknown outputs {bad}; available: {list(meta)}")
-    norm = {
-        k: (np.asarray(m, np.float32)[:, None, None], np.asarray(s, np.float32)[:, None, None])
-        for k, (m, s) in (normalize or {}).items()
-    }
+    norm = check_normalize(normalize, meta, str(path))
     keys: list[str] = []
     dtypes: list[Any] = []
     shapes: list[tuple[int, ...]] = []
@@ -94,10 +96,10 @@ def to_tf_dataset(
         out = []
         for n in names:
             a = np.ascontiguousarray(sample[n])
+            mask = np.ascontiguousarray(sample[f"{n}_mask"])
             if n in norm:
-                mean, std = norm[n]
-                a = (a.astype(np.float32) - mean) / std
-            out += [a, np.ascontiguousarray(sample[f"{n}_mask"])]
+                a = apply_normalize(a, mask, norm[n], fill)
+            out += [a, mask]
         return out
 
     def to_dict(i: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
+from geoharmony.reading.normalize import apply_normalize, check_normalize
 
 
 class PatchDataset(_TorchDataset):
@@ -40,7 +41,10 @@ class PatchDataset(_TorchDataset):
     transform
         Called on the numpy sample dict before conversion (e.g. ``geoharmony.reading.augment``).
     normalize
-        ``{name: (mean, std)}`` per-band statistics applied to float conversions of data.
+        ``{name: (mean, std)}`` per-band statistics applied to float conversions of data;
+        unknown names and wrong lengths are refused.
+    fill
+        Value of masked pixels after normalisation (default 0, the mean).
 
     Each item is ``{name: float32 or integer tensor (bands, h, w), name_mask: bool (h, w),
     "index": int}``; integer label codes stay integer (``int64``).
@@ -54,6 +58,7 @@ class PatchDataset(_TorchDataset):
         outputs: Sequence[str] | None = None,
         transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
         normalize: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+        fill: float = 0.0,
     ) -> None:
         self.ds = open_dataset(path)
         idx = self.ds.index
@@ -71,10 +76,8 @@ class PatchDataset(_TorchDataset):
             raise ConfigError(f"{path}: unknown outputs {bad}; available: {known}")
         self.labels = {n for n, o in self.ds.specs.items() if o.kind != "raster"}
         self.transform = transform
-        self.normalize = {
-            k: (np.asarray(m, np.float32)[:, None, None], np.asarray(s, np.float32)[:, None, None])
-            for k, (m, s) in (normalize or {}).items()
-        }
+        self.normalize = check_normalize(normalize, self.ds.manifest["outputs"], str(path))
+        self.fill = float(fill)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -96,7 +99,8 @@ class PatchDataset(_TorchDataset):
             else:
                 a = np.ascontiguousarray(arr, dtype=np.float32)
                 if key in self.normalize:
-                    mean, std = self.normalize[key]
-                    a = (a - mean) / std
+                    a = apply_normalize(
+                        a, sample.get(f"{key}_mask"), self.normalize[key], self.fill
+                    )
                 out[key] = torch.from_numpy(a)
         return out

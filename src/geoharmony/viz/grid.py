@@ -15,7 +15,7 @@ from geoharmony.viz import maps, style
 from geoharmony.viz.background import draw_background
 from geoharmony.viz.source import WGS84, fmt_m, load_source
 
-SPLIT_ORDER = ("train", "val", "test", "unassigned")
+SPLIT_ORDER = ("train", "val", "test", "guard", "unassigned")
 
 
 def plot_grid(

@@ -37,7 +37,13 @@ BUFFER = "#ff3b30"
 BBOX = "#2f7bff"
 CENTER = "#e6194b"
 CANDIDATE = "#4363d8"
-SPLIT_COLORS = {"train": "#f58231", "val": "#42d4f4", "test": "#f032e6", "unassigned": "#9e9e9e"}
+SPLIT_COLORS = {
+    "train": "#f58231",
+    "val": "#42d4f4",
+    "test": "#f032e6",
+    "unassigned": "#9e9e9e",
+    "guard": "#808000",
+}
 #: Okabe-Ito colours (colour-blind safe), in the order modalities are configured.
 _PALETTE = ("#E69F00", "#56B4E9", "#CC79A7", "#D55E00", "#009E73", "#0072B2", "#F0E442", "#000000")
 

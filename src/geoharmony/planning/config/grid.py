@@ -26,6 +26,11 @@ class GridConfig:
     mode: str = "native"
     keep: str = "center"
     min_overlap: float = 0.5
+    #: footprint mode: largest distance (px, per axis) from the exact count to a whole one
+    footprint_tolerance_px: float = 0.5
+    #: drop patches whose valid fraction is below this (of the reference or ``min_valid_of``)
+    min_valid_fraction: float | None = None
+    min_valid_of: tuple[str, ...] | None = None
 
 
 def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridConfig:
@@ -34,7 +39,17 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
         source,
         "grid",
         table,
-        ("reference", "patch_size", "stride", "mode", "keep", "min_overlap"),
+        (
+            "reference",
+            "patch_size",
+            "stride",
+            "mode",
+            "keep",
+            "min_overlap",
+            "footprint_tolerance_px",
+            "min_valid_fraction",
+            "min_valid_of",
+        ),
     )
     patch_size = g.positive_int("patch_size", required=True, maximum=MAX_PATCH_SIZE)
     reference = g.get("reference", str)
@@ -49,6 +64,24 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
             g.fail("min_overlap", f"only applies with keep = 'overlap', but keep = {keep!r}")
         if not (0.0 < float(min_overlap or 0) <= 1.0):
             g.fail("min_overlap", f"must be a fraction in (0, 1], found {min_overlap!r}")
+    tol = number(g, "footprint_tolerance_px", 0.5)
+    if tol is None or not 0.0 <= tol <= 0.5:
+        g.fail(
+            "footprint_tolerance_px",
+            f"must be a number of pixels in [0, 0.5] (0.5: the nearest whole count), found {tol!r}",
+        )
+    mvf = number(g, "min_valid_fraction", None)
+    if mvf is not None and not 0.0 < mvf <= 1.0:
+        g.fail("min_valid_fraction", f"must be a fraction in (0, 1], found {mvf!r}")
+    mvo = g.get("min_valid_of", list)
+    if mvo is not None:
+        if mvf is None:
+            g.fail("min_valid_of", "only applies with min_valid_fraction; set it too")
+        for n in mvo:
+            if n not in modalities:
+                near = difflib.get_close_matches(str(n), list(modalities), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"defined: {', '.join(modalities)}"
+                g.fail("min_valid_of", f"must list modalities, found {n!r}; {hint}")
     return GridConfig(
         reference=reference,
         patch_size=patch_size,
@@ -56,4 +89,7 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
         mode=g.choice("mode", MODES, "native"),
         keep=keep,
         min_overlap=float(min_overlap),  # type: ignore[arg-type]
+        footprint_tolerance_px=float(tol),  # type: ignore[arg-type]
+        min_valid_fraction=mvf,
+        min_valid_of=tuple(mvo) if mvo else None,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from geoharmony.planning.config._reader import TableReader, number
 
 SPLIT_BY = ("region", "block")
+GUARDS = ("drop", "keep")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +22,17 @@ class SplitConfig:
     lists: Mapping[str, tuple[str, ...]] | None = None
     seed: int = 0
     block_m: float = 5000.0
+    #: val/test patches overlapping a train footprint: dropped or moved to split "guard"
+    guard: str = "drop"
 
 
 def parse_split(source: Path, base: Path, table: Any) -> SplitConfig:
     """Validate the ``[split]`` table."""
     s = TableReader(
-        source, "split", table, ("by", "fractions", "train", "val", "test", "seed", "block_m")
+        source,
+        "split",
+        table,
+        ("by", "fractions", "train", "val", "test", "seed", "block_m", "guard"),
     )
     by = s.choice("by", SPLIT_BY, "region")
     fr = s.get("fractions", list, [0.8, 0.1, 0.1])
@@ -60,6 +66,24 @@ def parse_split(source: Path, base: Path, table: Any) -> SplitConfig:
     if block_m is None or block_m <= 0:
         s.fail("block_m", f"must be a positive number of metres, found {block_m!r}")
     seed = s.get("seed", int, 0)
+    seen: dict[str, str] = {}
+    for key, ids in lists.items():
+        for rid in ids:
+            if rid in seen and seen[rid] != key:
+                s.fail(
+                    key,
+                    f"names region {rid!r}, which the {seen[rid]!r} list names too; "
+                    "a region belongs to one split: remove it from one list",
+                )
+            seen[rid] = key
     if not 0 <= seed < 2**63:
         s.fail("seed", f"must be a non-negative integer below 2**63, found {seed!r}")
-    return SplitConfig(by, tuple(float(f) for f in fr), lists or None, int(seed), float(block_m))  # type: ignore[arg-type]
+    guard = s.choice("guard", GUARDS, "drop")
+    return SplitConfig(
+        by,
+        tuple(float(f) for f in fr),  # type: ignore[arg-type]
+        lists or None,
+        int(seed),
+        float(block_m),  # type: ignore[arg-type]
+        guard,
+    )

@@ -1,4 +1,4 @@
-"""Helpers of the execution tests: run the installed CLI as a real process."""
+"""Test helpers: run the installed CLI as a real process (a module of its own: unique name)."""
 
 from __future__ import annotations
 
