@@ -563,7 +563,9 @@ def test_disk_full_then_rerun_after_freeing_space(tmp_path: Path, geoharmony_exe
 def test_memory_refused_before_starting(tmp_path: Path, geoharmony_exe: Path) -> None:
     root = _project(tmp_path / "proj")
     tables = base_tables()
-    tables["grid"].update(patch_size="60000", stride="60000")
+    # keep = "overlap" with a tiny min_overlap keeps the one patch over the small region, so
+    # the memory check (not the "no patch" refusal) is what stops the run
+    tables["grid"].update(patch_size="60000", stride="60000", keep='"overlap"', min_overlap="1e-7")
     cfg = root / "pipeline.toml"
     cfg.write_text(render(tables))
     r = run_cli(geoharmony_exe, "--no-progress", "extract", cfg, "--workers", "1")

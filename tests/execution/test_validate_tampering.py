@@ -19,7 +19,9 @@ from scenes import small_scene
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tamper")
     cfg = gh.load_config(
-        small_scene(root, regions=2, split='\n[split]\nby = "block"\nblock_m = 100\n')
+        small_scene(
+            root, regions=2, split='\n[split]\nby = "block"\nblock_m = 100\nguard = "keep"\n'
+        )
     )
     return gh.extract(cfg, out=root / "ds", workers=1)
 

@@ -106,13 +106,13 @@ def extract(
     in the dataset; rerun to retry only them); 2 bad input or configuration.
     """
     import geoharmony as gh
+    from geoharmony.execution.extract import checked_plan
     from geoharmony.execution.failures import EXIT_FAILURES, read_failures, summary
     from geoharmony.execution.shards import parse_shard
-    from geoharmony.planning.plan import compute_plan
 
     cfg = gh.load_config(config)
     part = parse_shard(shard) if shard is not None else None
-    plan = compute_plan(cfg)
+    plan = checked_plan(cfg)
     for line in plan_lines(plan):
         click.echo(line, err=True)
     path = gh.extract(

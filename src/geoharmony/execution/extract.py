@@ -143,6 +143,27 @@ def _prepare_parent(out: Path) -> None:
         )
 
 
+def checked_plan(cfg: Config, plan: Plan | None = None) -> Plan:
+    """The plan of ``cfg`` after the pre-flight checks (overlap, memory).
+
+    The plan's warnings are held back until the checks pass, so a refused run prints its
+    one error line and nothing else.
+
+    Raises
+    ------
+    InputError, ConfigError
+        The study area is out of every raster's reach, or a task would not fit in memory.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan or compute_plan(cfg)
+    preflight.check_overlap(plan)
+    preflight.check_memory(plan)
+    for w in caught:  # the plan's warnings, once the run is going ahead
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return plan
+
+
 def extract(
     cfg: Config,
     *,
@@ -204,13 +225,7 @@ def extract(
     if out.exists() and not out.is_dir():
         _prepare_parent(out)  # refuses
     # Plan and check first: a bad input is refused before anything is written.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        plan = plan or compute_plan(cfg)
-    preflight.check_overlap(plan)
-    preflight.check_memory(plan)
-    for w in caught:  # the plan's warnings, once the run is going ahead
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    plan = checked_plan(cfg, plan)
     faults.point("planned")
     fp = plan.fingerprint()
     if isinstance(shard, str):
