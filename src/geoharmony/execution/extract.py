@@ -22,7 +22,8 @@ import numpy as np
 
 from geoharmony.errors import DatasetError, OutputExistsError
 from geoharmony.execution import runners
-from geoharmony.execution.stats import merge_moments
+from geoharmony.execution.layout import patch_layout
+from geoharmony.execution.stats import STATS_SCHEMA, merge_moments, merge_region_moments
 from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
 from geoharmony.planning.config import Config
@@ -150,6 +151,8 @@ def extract(
             patches_per_shard=cfg.output.patches_per_shard,
             compression=cfg.output.compression,
         )
+        if writer.needs_layout:
+            writer.describe(patch_layout(plan))
         writer.close()
         write_json_atomic(state_file, {"fingerprint": fp, "started": now()})
     done = _done_tasks(partial)
@@ -235,6 +238,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
         gdf[f"{name}_valid_fraction"] = vf
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
+    stats_by_region = merge_region_moments([rec.get("region_stats", {}) for rec in records])
     gdf.to_parquet(root / INDEX, index=False, geometry_encoding="WKB", write_covering_bbox=False)
     cfg = plan.config
     manifest = {
@@ -277,8 +281,13 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
             for name, o in plan.outputs.items()
         },
         "stats": stats,
+        "stats_by_region": stats_by_region,
+        "stats_schema": STATS_SCHEMA,
         "completed": {"tasks": plan.n_tasks, "finished": now()},
     }
+    writer = get_writer(cfg.output.format)(root)
+    writer.finalize(manifest)
+    writer.close()
     write_json_atomic(root / MANIFEST, manifest)
     shutil.rmtree(root / TASKS)
     (root / STATE).unlink()

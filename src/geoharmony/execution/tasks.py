@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from geoharmony.execution.stats import band_moments
+from geoharmony.execution.stats import task_moments
 from geoharmony.geometry.grid import Grid
 from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.manifest import write_json_atomic
@@ -152,7 +152,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "start": task.start,
         "n": n,
         "valid_fraction": valid,
-        "stats": band_moments(task, arrays),
+        **task_moments(task, arrays),  # "stats" (per split) and "region_stats"
     }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
     return record

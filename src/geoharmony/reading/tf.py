@@ -21,6 +21,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without TensorFl
 
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
+from geoharmony.reading.index import read_columns, split_positions
+from geoharmony.reading.normalize import Normalizer
 
 
 def to_tf_dataset(
@@ -28,7 +30,7 @@ def to_tf_dataset(
     *,
     split: str | None = None,
     outputs: Sequence[str] | None = None,
-    normalize: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     channels_last: bool = False,
     parallel: int | None = None,
 ) -> Any:
@@ -43,30 +45,25 @@ def to_tf_dataset(
     outputs
         Modalities/labels to include (default: all), each with its mask.
     normalize
-        ``{name: (mean, std)}`` per band; normalised data are float32.
+        ``{name: (mean, std)}`` per band, or a mode: ``"region"`` (each patch's region),
+        ``"split"`` (this split) or ``"global"`` (every patch), from the manifest
+        (:mod:`geoharmony.reading.normalize`); normalised data are float32.
     channels_last
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
         Parallel reads (default: ``tf.data.AUTOTUNE``).
     """
     ds = open_dataset(path)
-    idx = ds.index
-    if split is not None:
-        present = sorted(idx["split"].unique())
-        if split not in present:
-            raise ConfigError(f"{path}: split {split!r} has no patches; present: {present}")
-        positions = np.flatnonzero(idx["split"].to_numpy() == split)
-    else:
-        positions = np.arange(len(ds))
+    cols = read_columns(ds.root, ["split", "region"])  # not the footprints
+    positions = split_positions(ds.root, cols, split, len(ds))
+    regions = cols.get("region", np.full(len(ds), "all", dtype=object)).astype(str)
     names = list(outputs or ds.outputs)
     meta = ds.manifest["outputs"]
     bad = [n for n in names if n not in meta]
     if bad:
         raise ConfigError(f"{path}: unknown outputs {bad}; available: {list(meta)}")
-    norm = {
-        k: (np.asarray(m, np.float32)[:, None, None], np.asarray(s, np.float32)[:, None, None])
-        for k, (m, s) in (normalize or {}).items()
-    }
+    normalizer = Normalizer(ds.manifest, normalize, split, names)
+    norm = normalizer.names()
     keys: list[str] = []
     dtypes: list[Any] = []
     shapes: list[tuple[int, ...]] = []
@@ -82,9 +79,12 @@ def to_tf_dataset(
         out = []
         for n in names:
             a = ds.store.read(n, pos)
+            ms = normalizer(n, str(regions[pos]))
             if n in norm:
-                mean, std = norm[n]
-                a = (a.astype(np.float32) - mean) / std
+                a = a.astype(np.float32)
+            if ms is not None:
+                mean, std = ms
+                a = (a - mean) / std
             out += [a, ds.store.read(f"{n}_mask", pos)]
         return out
 

@@ -25,6 +25,7 @@ from geoharmony.planning.config.labels import (
     parse_labels,
 )
 from geoharmony.planning.config.modalities import RESAMPLINGS, ModalityConfig, parse_modalities
+from geoharmony.planning.config.npz import check_npz
 from geoharmony.planning.config.output import FORMATS, OutputConfig, parse_output
 from geoharmony.planning.config.rules import check_cross_field
 from geoharmony.planning.config.split import SPLIT_BY, SplitConfig, parse_split
@@ -124,4 +125,6 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     split = parse_split(source, base, raw["split"]) if "split" in raw else None
     labels = parse_labels(source, base, raw.get("labels", {}), modalities)
     check_cross_field(source, modalities=modalities, labels=labels)
+    if output.npz is not None:
+        check_npz(source, output.npz, modalities, labels)
     return Config(source, study_area, grid, modalities, output, split, labels, dict(raw))

@@ -1,0 +1,102 @@
+"""Which statistics a loader normalises with: given, per region, per split or global.
+
+``normalize`` of the torch and TF loaders is one of
+
+* ``{name: (mean, std)}``: per-band values given by the caller;
+* ``"global"``: the manifest's statistics over every patch (``stats[name]["all"]``);
+* ``"split"``: those of the split being loaded (``stats[name][split]``; every patch
+  when no split is selected);
+* ``"region"``: those of each patch's own region (``stats_by_region[name][region]``),
+  as models trained "per watershed" expect.
+
+Only raster modalities are normalised (labels have no statistics). A band with no valid
+pixel in its group (all its pixels masked) is left as is (mean 0, std 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from geoharmony.errors import ConfigError, DatasetError
+
+MODES = ("region", "split", "global")
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _pair(entry: Mapping[str, Any]) -> Pair:
+    mean = np.asarray([0.0 if v is None else v for v in entry["mean"]], np.float32)
+    std = np.asarray([1.0 if v is None else v for v in entry["std"]], np.float32)
+    return mean[:, None, None], std[:, None, None]
+
+
+class Normalizer:
+    """Per-output ``(mean, std)`` of shape ``(bands, 1, 1)``, per region when asked.
+
+    Parameters
+    ----------
+    manifest
+        The dataset's manifest.
+    normalize
+        See the module docstring (None: no normalisation).
+    split
+        The split the loader reads (for ``"split"``).
+    outputs
+        The outputs the loader returns.
+    """
+
+    def __init__(
+        self,
+        manifest: Mapping[str, Any],
+        normalize: str | Mapping[str, tuple[Sequence[float], Sequence[float]]] | None,
+        split: str | None,
+        outputs: Sequence[str],
+    ) -> None:
+        self.mode = normalize if isinstance(normalize, str) else "given"
+        self.static: dict[str, Pair] = {}
+        self.by_region: dict[str, dict[str, Pair]] = {}
+        if normalize is None:
+            return
+        if not isinstance(normalize, str):
+            self.static = {
+                k: (
+                    np.asarray(m, np.float32)[:, None, None],
+                    np.asarray(s, np.float32)[:, None, None],
+                )
+                for k, (m, s) in normalize.items()
+            }
+            return
+        if normalize not in MODES:
+            raise ConfigError(
+                f"normalize = {normalize!r} is not a mode; use one of {', '.join(MODES)} "
+                "or a {name: (mean, std)} mapping"
+            )
+        rasters = [n for n in outputs if manifest["outputs"][n]["kind"] == "raster"]
+        if normalize == "region":
+            stats = manifest.get("stats_by_region")
+            if not stats:
+                raise DatasetError(
+                    'normalize = "region": the dataset has no per-region statistics '
+                    "(written by geoharmony before issue 12); re-extract it"
+                )
+            self.by_region = {n: {r: _pair(e) for r, e in stats[n].items()} for n in rasters}
+            return
+        group = "all" if normalize == "global" or split is None else split
+        stats = manifest.get("stats", {})
+        for n in rasters:
+            if group not in stats.get(n, {}):
+                raise DatasetError(f"no statistics of {n!r} for split {group!r}")
+            self.static[n] = _pair(stats[n][group])
+
+    def __call__(self, name: str, region: str) -> Pair | None:
+        """``(mean, std)`` for output ``name`` of a patch of ``region``, or None."""
+        if self.by_region:
+            per = self.by_region.get(name)
+            return None if per is None else per.get(region)
+        return self.static.get(name)
+
+    def names(self) -> set[str]:
+        """Outputs this normaliser changes."""
+        return set(self.by_region) | set(self.static)
