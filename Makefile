@@ -33,6 +33,7 @@ BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
 bench: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python bench/run.py
+	$(BENCH_ENV) $(BIN)/python bench/loaders.py
 
 bench-quick: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python bench/run.py --quick

@@ -135,6 +135,8 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
                 f"{path}: region {rid!r} is empty after {where_key}.buffer_m = {cfg.buffer_m}; "
                 "use a smaller negative buffer"
             )
+        if cfg.keep_in == "boundary":
+            geom = boundary  # the buffer is context only (drawn, not kept in)
         regions.append(Region(id=_safe_id(rid), geometry=geom, boundary=boundary, crs=crs))
     return regions
 

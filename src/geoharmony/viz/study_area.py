@@ -74,11 +74,11 @@ def plot_study_area(
     bg = background_modality(src, background, styles)
     pcrs = plot_crs(src, regions, crs, bg)
     sa = src.study_area
-    if sa.extent == "bbox" and sa.buffer_m:
+    if (sa.extent == "bbox" and sa.buffer_m) or sa.keep_in == "boundary":
         ids = {r.id for r in regions}
         buffered = {
             r.id: r.geometry
-            for r in load_regions(dataclasses.replace(sa, extent="boundary"))
+            for r in load_regions(dataclasses.replace(sa, extent="boundary", keep_in="buffer"))
             if r.id in ids
         }
     else:
@@ -164,6 +164,8 @@ def plot_study_area(
     if len(regions) > 4:
         names += f" ... ({len(regions)} regions)"
     keep_in = "bounding box of the buffered area" if sa.extent == "bbox" else "buffered boundary"
+    if sa.keep_in == "boundary":
+        keep_in = "original boundary"
     maps.titles(
         ax,
         f"Study area{names}: {area:,.1f} km² ({sa.boundary.name})",
