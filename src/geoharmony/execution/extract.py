@@ -203,7 +203,11 @@ def input_records(plan: Plan) -> dict[str, Any]:
     modalities: dict[str, dict[str, Any]] = {}
     for rid, infos in plan.sources.items():
         for name, info in infos.items():
-            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict())
+            rec = record(info.path, info.to_dict())
+            members = cfg.modalities[name].stack_for(rid) if name in cfg.modalities else []
+            if members:  # a generated VRT: record the files it stacks
+                rec = {**rec, "stack": [record(p, {}) for p in members]}
+            modalities.setdefault(name, {})[rid] = rec
     labels = {
         name: [
             {**record(src.path, {}), "layer": src.layer, "value": src.value}
@@ -277,6 +281,9 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
                 "grid_of": o.grid_of,
                 "resampling": o.resampling if plan.mode == "resample" else None,
                 "codes": dict(o.codes) if o.codes else None,
+                # physical value = scale * stored + offset ([modalities.x] scale, offset)
+                "scale": getattr(cfg.modalities.get(name), "scale", None),
+                "offset": getattr(cfg.modalities.get(name), "offset", None),
             }
             for name, o in plan.outputs.items()
         },

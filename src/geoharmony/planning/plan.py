@@ -30,6 +30,7 @@ from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.raster_info import RasterInfo, read_info
+from geoharmony.io.stack import stack_vrt
 from geoharmony.planning.config import Config
 from geoharmony.planning.study_area import Region, load_regions
 
@@ -116,7 +117,8 @@ def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, Rast
     for r in regions:
         out[r.id] = {}
         for name, m in cfg.modalities.items():
-            p = m.path_for(r.id)
+            where = f"[modalities.{name}].path"
+            p = stack_vrt(m.stack_for(r.id), where=where) if m.stack else m.path_for(r.id)
             key = f"{p}|{m.bands}|{m.nodata}"
             if key not in cache:
                 cache[key] = read_info(

@@ -11,6 +11,12 @@
 
 Only raster modalities are normalised (labels have no statistics). A band with no valid
 pixel in its group (all its pixels masked) is left as is (mean 0, std 1).
+
+``scale=True`` in the loaders first maps stored values to physical ones,
+``scale * stored + offset`` (``[modalities.x] scale, offset``, recorded in the manifest's
+``outputs``: quantised embeddings); the manifest's statistics, computed on stored values,
+are mapped the same way (``mean' = scale * mean + offset``, ``std' = |scale| * std``);
+given ``{name: (mean, std)}`` are taken as physical.
 """
 
 from __future__ import annotations
@@ -26,9 +32,21 @@ MODES = ("region", "split", "global")
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def _pair(entry: Mapping[str, Any]) -> Pair:
-    mean = np.asarray([0.0 if v is None else v for v in entry["mean"]], np.float32)
-    std = np.asarray([1.0 if v is None else v for v in entry["std"]], np.float32)
+def scales(manifest: Mapping[str, Any], outputs: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``{name: (scale, offset)}`` of the outputs that declare a scale or an offset."""
+    out = {}
+    for n in outputs:
+        o = manifest["outputs"][n]
+        s, off = o.get("scale"), o.get("offset")
+        if o["kind"] == "raster" and (s is not None or off is not None):
+            out[n] = (1.0 if s is None else float(s), 0.0 if off is None else float(off))
+    return out
+
+
+def _pair(entry: Mapping[str, Any], so: tuple[float, float] = (1.0, 0.0)) -> Pair:
+    s, off = so
+    mean = np.asarray([0.0 if v is None else s * v + off for v in entry["mean"]], np.float32)
+    std = np.asarray([1.0 if v is None else abs(s) * v for v in entry["std"]], np.float32)
     return mean[:, None, None], std[:, None, None]
 
 
@@ -45,6 +63,8 @@ class Normalizer:
         The split the loader reads (for ``"split"``).
     outputs
         The outputs the loader returns.
+    scaled
+        ``{name: (scale, offset)}`` applied to the data before normalising (see above).
     """
 
     def __init__(
@@ -53,6 +73,7 @@ class Normalizer:
         normalize: str | Mapping[str, tuple[Sequence[float], Sequence[float]]] | None,
         split: str | None,
         outputs: Sequence[str],
+        scaled: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.mode = normalize if isinstance(normalize, str) else "given"
         self.static: dict[str, Pair] = {}
@@ -81,14 +102,18 @@ class Normalizer:
                     'normalize = "region": the dataset has no per-region statistics '
                     "(written by geoharmony before issue 12); re-extract it"
                 )
-            self.by_region = {n: {r: _pair(e) for r, e in stats[n].items()} for n in rasters}
+            so = dict(scaled or {})
+            self.by_region = {
+                n: {r: _pair(e, so.get(n, (1.0, 0.0))) for r, e in stats[n].items()}
+                for n in rasters
+            }
             return
         group = "all" if normalize == "global" or split is None else split
         stats = manifest.get("stats", {})
         for n in rasters:
             if group not in stats.get(n, {}):
                 raise DatasetError(f"no statistics of {n!r} for split {group!r}")
-            self.static[n] = _pair(stats[n][group])
+            self.static[n] = _pair(stats[n][group], dict(scaled or {}).get(n, (1.0, 0.0)))
 
     def __call__(self, name: str, region: str) -> Pair | None:
         """``(mean, std)`` for output ``name`` of a patch of ``region``, or None."""

@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without TensorFl
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
 from geoharmony.reading.index import read_columns, split_positions
-from geoharmony.reading.normalize import Normalizer
+from geoharmony.reading.normalize import Normalizer, scales
 
 
 def to_tf_dataset(
@@ -33,6 +33,7 @@ def to_tf_dataset(
     normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     channels_last: bool = False,
     parallel: int | None = None,
+    scale: bool = False,
 ) -> Any:
     """A ``tf.data.Dataset`` of dicts ``{name: (bands, h, w), name_mask: (h, w), "index"}``.
 
@@ -52,6 +53,9 @@ def to_tf_dataset(
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
         Parallel reads (default: ``tf.data.AUTOTUNE``).
+    scale
+        Return physical values ``scale * stored + offset`` (float32) of modalities that
+        declare ``[modalities.x] scale``/``offset``; statistics follow.
     """
     ds = open_dataset(path)
     cols = read_columns(ds.root, ["split", "region"])  # not the footprints
@@ -62,8 +66,9 @@ def to_tf_dataset(
     bad = [n for n in names if n not in meta]
     if bad:
         raise ConfigError(f"{path}: unknown outputs {bad}; available: {list(meta)}")
-    normalizer = Normalizer(ds.manifest, normalize, split, names)
-    norm = normalizer.names()
+    scaled = scales(ds.manifest, names) if scale else {}
+    normalizer = Normalizer(ds.manifest, normalize, split, names, scaled=scaled)
+    norm = normalizer.names() | set(scaled)
     keys: list[str] = []
     dtypes: list[Any] = []
     shapes: list[tuple[int, ...]] = []
@@ -82,6 +87,8 @@ def to_tf_dataset(
             ms = normalizer(n, str(regions[pos]))
             if n in norm:
                 a = a.astype(np.float32)
+            if n in scaled:
+                a = a * np.float32(scaled[n][0]) + np.float32(scaled[n][1])
             if ms is not None:
                 mean, std = ms
                 a = (a - mean) / std

@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
 from geoharmony.reading.index import read_columns, split_positions
-from geoharmony.reading.normalize import Normalizer
+from geoharmony.reading.normalize import Normalizer, scales
 from geoharmony.reading.sampler import ShardSampler as _ShardSampler
 
 
@@ -49,6 +49,9 @@ class PatchDataset(_TorchDataset):
         ``{name: (mean, std)}`` per-band statistics applied to float conversions of data,
         or a mode: ``"region"`` (each patch's region), ``"split"`` (this split) or
         ``"global"`` (every patch), from the manifest (:mod:`geoharmony.reading.normalize`).
+    scale
+        Return physical values ``scale * stored + offset`` of modalities that declare
+        ``[modalities.x] scale``/``offset`` (quantised data; statistics follow).
     batched
         Read whole batches in :meth:`__getitems__` (see there); False for a custom
         ``collate_fn`` that expects a list of samples.
@@ -70,6 +73,7 @@ class PatchDataset(_TorchDataset):
         transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
         normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
         batched: bool = True,
+        scale: bool = False,
     ) -> None:
         self.ds = open_dataset(path)
         self.batched = batched
@@ -86,7 +90,10 @@ class PatchDataset(_TorchDataset):
             raise ConfigError(f"{path}: unknown outputs {bad}; available: {known}")
         self.labels = {n for n, o in self.ds.manifest["outputs"].items() if o["kind"] != "raster"}
         self.transform = transform
-        self.normalizer = Normalizer(self.ds.manifest, normalize, split, self.outputs)
+        self.scales = scales(self.ds.manifest, self.outputs) if scale else {}
+        self.normalizer = Normalizer(
+            self.ds.manifest, normalize, split, self.outputs, scaled=self.scales
+        )
         self._pid = os.getpid()
 
     def __len__(self) -> int:
@@ -108,7 +115,11 @@ class PatchDataset(_TorchDataset):
         return ShardSampler(self.positions, per, shuffle=shuffle, buffer=buffer, seed=seed)
 
     def _normalize_into(self, key: str, a: np.ndarray, region: str) -> None:
-        """Normalise float32 data ``a`` (bands, h, w) of ``key`` in place."""
+        """Scale and normalise float32 data ``a`` (bands, h, w) of ``key`` in place."""
+        if key in self.scales:
+            s, off = self.scales[key]
+            np.multiply(a, np.float32(s), out=a)
+            np.add(a, np.float32(off), out=a)
         norm = self.normalizer(key, region)
         if norm is not None:
             mean, std = norm

@@ -22,6 +22,15 @@ class ModalityConfig:
     categorical: bool = False
     nodata: float | None = None
     resampling: str | None = None
+    #: ``path = [...]``: single-band files of one grid stacked in order (``path`` is the first).
+    stack: tuple[str, ...] = ()
+    #: Stored value -> physical value: ``scale * stored + offset`` (quantised data).
+    scale: float | None = None
+    offset: float | None = None
+
+    def stack_for(self, region_id: str) -> list[Path]:
+        """The stacked files for a region (``{id}`` substituted); empty without a list."""
+        return [Path(p.replace("{id}", region_id)) for p in self.stack]
 
     def path_for(self, region_id: str) -> Path:
         """The raster path for a region (``{id}`` substituted)."""
@@ -38,6 +47,20 @@ class ModalityConfig:
         if self.resampling:
             return self.resampling
         return "nearest" if self.categorical else "bilinear"
+
+
+def parse_path_list(m: TableReader, base: Path) -> tuple[str, ...]:
+    """``path = ["B2.tif", "B3.tif", ...]``: the resolved files (empty for a single path)."""
+    raw = m.data.get("path")
+    if not isinstance(raw, list):
+        return ()
+    if not raw or not all(isinstance(x, str) and x for x in raw):
+        m.fail("path", f"must be a path or a non-empty list of paths, found {raw!r}")
+    out = []
+    for x in raw:
+        q = Path(x).expanduser()
+        out.append(str(q if q.is_absolute() else base / q))
+    return tuple(out)
 
 
 def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, ModalityConfig]:
@@ -58,9 +81,10 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             source,
             f"modalities.{name}",
             table,
-            ("path", "bands", "categorical", "nodata", "resampling"),
+            ("path", "bands", "categorical", "nodata", "resampling", "scale", "offset"),
         )
-        p = m.path("path", base)
+        stack = parse_path_list(m, base)
+        p = Path(stack[0]) if stack else m.path("path", base)
         bands = m.get("bands", list)
         if bands is not None:
             if not bands or not all(
@@ -80,6 +104,9 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             categorical=bool(m.get("categorical", bool, False)),
             nodata=number(m, "nodata", None),
             resampling=res,
+            stack=stack,
+            scale=number(m, "scale", None),
+            offset=number(m, "offset", None),
         )
 
     return modalities
