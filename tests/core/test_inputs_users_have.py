@@ -119,3 +119,81 @@ def test_scale_and_offset_are_recorded_and_applied_on_request(tmp_path: Path) ->
     norm_raw = PatchDataset(out, outputs=["emb"], normalize="global")[0]["emb"].numpy()
     norm_phys = PatchDataset(out, outputs=["emb"], normalize="global", scale=True)[0]
     np.testing.assert_allclose(norm_phys["emb"].numpy(), norm_raw, rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def two_regions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two regions; the optical file exists for region h0 only (``opt_{id}.tif``)."""
+    root = tmp_path_factory.mktemp("missing")
+    cfg = small_scene(root, regions=2, labels=True)
+    (root / "opt.tif").rename(root / "opt_h0.tif")
+    cfg.write_text(cfg.read_text().replace('path = "opt.tif"', 'path = "opt_{id}.tif"'))
+    return cfg
+
+
+def _with_policy(cfg: Path, policy: str, out: Path) -> Path:
+    p = out.parent / f"{policy}.toml"
+    text = cfg.read_text().replace(
+        'path = "opt_{id}.tif"', f'path = "opt_{{id}}.tif"\non_missing = "{policy}"'
+    )
+    root = cfg.parent
+    text = text.replace('path = "out"', f'path = "{out}"')
+    for name in ("boundary.geojson", "dem.tif", "opt_{id}.tif", "streams.geojson"):
+        text = text.replace(f'"{name}"', f'"{root / name}"')
+    p.write_text(text)
+    return p
+
+
+def test_on_missing_error_names_the_file(two_regions: Path, tmp_path: Path) -> None:
+    cfg = gh.load_config(_with_policy(two_regions, "error", tmp_path / "o"))
+    with pytest.raises(InputError, match=r"opt_h1\.tif: raster not found"):
+        gh.plan(cfg)
+
+
+def test_on_missing_skip_region_leaves_it_out_and_records_it(
+    two_regions: Path, tmp_path: Path
+) -> None:
+    cfg = gh.load_config(_with_policy(two_regions, "skip_region", tmp_path / "o"))
+    with pytest.warns(gh.errors.CoverageWarning, match="region 'h1' left out"):
+        out = gh.extract(cfg)
+    ds = gh.open_dataset(out)
+    assert set(ds.index["region"]) == {"h0"}
+    m = ds.manifest["on_missing"]
+    assert m["policies"]["opt"] == "skip_region" and m["skipped_regions"] == {"h1": ["opt"]}
+
+
+def test_on_missing_masked_fills_and_records_it(two_regions: Path, tmp_path: Path) -> None:
+    cfg = gh.load_config(_with_policy(two_regions, "masked", tmp_path / "o"))
+    with pytest.warns(gh.errors.CoverageWarning, match="gets it masked"):
+        out = gh.extract(cfg)
+    ds = gh.open_dataset(out)
+    regions = ds.index["region"].to_numpy()
+    assert set(regions) == {"h0", "h1"}
+    for i in range(len(ds)):
+        s = ds[i]
+        if regions[i] == "h1":
+            assert not s["opt_mask"].any() and (s["opt"] == 0).all()  # the file's nodata
+            assert s["dem_mask"].any()  # the other modalities are read as usual
+        else:
+            assert s["opt_mask"].any()
+    assert ds.index.loc[regions == "h1", "opt_valid_fraction"].max() == 0
+    m = ds.manifest
+    assert m["on_missing"]["masked"] == {"opt": ["h1"]}
+    assert m["inputs"]["modalities"]["opt"]["h1"] == {
+        "path": str(two_regions.parent / "opt_h1.tif"),
+        "missing": True,
+    }
+    assert set(m["stats_by_region"]["opt"]) == {"h0", "h1"}
+    assert m["stats_by_region"]["opt"]["h1"]["count"][0] == 0
+
+
+def test_on_missing_masked_refused_for_the_reference(two_regions: Path, tmp_path: Path) -> None:
+    text = _with_policy(two_regions, "masked", tmp_path / "o").read_text()
+    text = text.replace('reference = "dem"', 'reference = "opt"')
+    p = tmp_path / "ref.toml"
+    p.write_text(text)
+    with (
+        pytest.warns(gh.errors.CoverageWarning),
+        pytest.raises(gh.ConfigError, match=r"reference raster .* use \"skip_region\""),
+    ):
+        gh.plan(gh.load_config(p))

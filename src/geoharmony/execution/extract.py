@@ -203,6 +203,9 @@ def input_records(plan: Plan) -> dict[str, Any]:
     modalities: dict[str, dict[str, Any]] = {}
     for rid, infos in plan.sources.items():
         for name, info in infos.items():
+            if info.missing:
+                modalities.setdefault(name, {})[rid] = {"path": str(info.path), "missing": True}
+                continue
             rec = record(info.path, info.to_dict())
             members = cfg.modalities[name].stack_for(rid) if name in cfg.modalities else []
             if members:  # a generated VRT: record the files it stacks
@@ -286,6 +289,15 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
                 "offset": getattr(cfg.modalities.get(name), "offset", None),
             }
             for name, o in plan.outputs.items()
+        },
+        "on_missing": {
+            "policies": {n: m.on_missing for n, m in cfg.modalities.items()},
+            "skipped_regions": {r: list(ms) for r, ms in plan.skipped.items()},
+            "masked": {
+                n: sorted(r for r, infos in plan.sources.items() if infos[n].missing)
+                for n in cfg.modalities
+                if any(infos[n].missing for infos in plan.sources.values())
+            },
         },
         "stats": stats,
         "stats_by_region": stats_by_region,

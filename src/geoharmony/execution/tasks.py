@@ -198,8 +198,11 @@ def _fill_modality(
     arrays: dict[str, np.ndarray],
 ) -> None:
     spec = task.outputs[name]
-    reader = _reader(info)
     data, mask = arrays[name], arrays[f"{name}_mask"]
+    if info.missing:  # on_missing = "masked": no file for this region
+        data[pos], mask[pos] = spec.fill_value, False
+        return
+    reader = _reader(info)
     c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
     if task.mode != "resample":
         # Windows of one size, read straight into the task's arrays (a region's rows
@@ -243,6 +246,9 @@ def _fill_label(
     spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
     base = spec.grid_of
+    if infos[base].missing or (lab.kind == "d8" and infos[lab.dem or base].missing):
+        data[pos], mask[pos] = 0, False  # its grid or DEM has no file in this region
+        return
     grid, c0, r0 = _output_windows(task, sub, infos, spec)
     if lab.kind == "vector":
         key = (name, str(infos[base].path))

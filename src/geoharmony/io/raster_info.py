@@ -26,6 +26,9 @@ class RasterInfo:
     bands: tuple[int, ...]  # 1-based bands to read
     block_shape: tuple[int, int]  # (rows, cols) of the first band's blocks
     has_internal_mask: bool
+    #: The region's file does not exist (``on_missing = "masked"``): the grid is borrowed
+    #: from another region's file of the modality, every pixel reads as fill, mask false.
+    missing: bool = False
 
     @property
     def fill_value(self) -> float:
@@ -43,6 +46,7 @@ class RasterInfo:
             "dtype": self.dtype,
             "nodata": None if nod is None else (str(nod) if not math.isfinite(nod) else nod),
             "block_shape": list(self.block_shape),
+            **({"missing": True} if self.missing else {}),
         }
 
 

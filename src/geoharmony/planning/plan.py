@@ -14,7 +14,8 @@ import json
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError
+from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError, InputError
 from geoharmony.geometry.d8codes import D8_CODES
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
@@ -77,6 +78,8 @@ class Plan:
     table: pd.DataFrame
     task_size: int
     candidates: int
+    #: Regions left out by ``on_missing = "skip_region"``: region id -> missing modalities.
+    skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def n_patches(self) -> int:
@@ -99,6 +102,9 @@ class Plan:
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
         for rid in sorted(self.sources):
             for name, info in sorted(self.sources[rid].items()):
+                if info.missing:
+                    h.update(f"{rid}|{name}|{info.path}|missing".encode())
+                    continue
                 st = info.path.stat()
                 h.update(f"{rid}|{name}|{info.path}|{st.st_size}|{st.st_mtime_ns}".encode())
         h.update(
@@ -114,10 +120,14 @@ def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, Rast
     """Read every raster header needed, once per distinct file."""
     cache: dict[str, RasterInfo] = {}
     out: dict[str, dict[str, RasterInfo]] = {}
+    masked: list[tuple[str, str, Path]] = []
     for r in regions:
         out[r.id] = {}
         for name, m in cfg.modalities.items():
             where = f"[modalities.{name}].path"
+            if m.on_missing == "masked" and not m.exists_for(r.id):
+                masked.append((r.id, name, m.path_for(r.id)))
+                continue
             p = stack_vrt(m.stack_for(r.id), where=where) if m.stack else m.path_for(r.id)
             key = f"{p}|{m.bands}|{m.nodata}"
             if key not in cache:
@@ -125,16 +135,70 @@ def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, Rast
                     p, bands=m.bands, nodata=m.nodata, where=f"[modalities.{name}].path"
                 )
             out[r.id][name] = cache[key]
-    return out
+    for rid, name, p in masked:
+        donor = next((infos[name] for infos in out.values() if name in infos), None)
+        if donor is None:
+            raise InputError(
+                f"[modalities.{name}].path: no region has its file (e.g. {p}); "
+                'on_missing = "masked" needs the file in at least one region'
+            )
+        out[rid][name] = replace(donor, path=p, missing=True)
+        warnings.warn(
+            f"[modalities.{name}] {p} does not exist: region {rid!r} gets it masked "
+            '(on_missing = "masked")',
+            CoverageWarning,
+            stacklevel=3,
+        )
+    return {r.id: {n: out[r.id][n] for n in cfg.modalities} for r in regions}
+
+
+def skip_missing(
+    cfg: Config, regions: list[Region]
+) -> tuple[list[Region], dict[str, tuple[str, ...]]]:
+    """Leave out regions missing a file of an ``on_missing = "skip_region"`` modality.
+
+    Raises
+    ------
+    InputError
+        If every region would be left out.
+    """
+    skipped: dict[str, tuple[str, ...]] = {}
+    for r in regions:
+        gone = tuple(
+            n
+            for n, m in cfg.modalities.items()
+            if m.on_missing == "skip_region" and not m.exists_for(r.id)
+        )
+        if gone:
+            skipped[r.id] = gone
+            warnings.warn(
+                f"region {r.id!r} left out: no file for {', '.join(gone)} "
+                '(on_missing = "skip_region")',
+                CoverageWarning,
+                stacklevel=3,
+            )
+    kept = [r for r in regions if r.id not in skipped]
+    if not kept:
+        raise InputError(
+            f'{cfg.source}: every region is left out by on_missing = "skip_region" '
+            f"(missing: {skipped}); check the [modalities.*].path patterns"
+        )
+    return kept, skipped
 
 
 def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     """Decide every patch and window (see module docstring). No pixels are read."""
     regions = load_regions(cfg.study_area) if regions is None else regions
+    regions, skipped = skip_missing(cfg, regions)
     sources = load_sources(cfg, regions)
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
+    if any(infos[reference].missing for infos in sources.values()):
+        raise ConfigError(
+            f"{cfg.source}: [modalities.{reference}] is the reference raster (its lattice places "
+            'the patches), so on_missing = "masked" cannot apply to it; use "skip_region"'
+        )
     outputs = _output_specs(cfg, reference, sources, regions)
 
     frames = []
@@ -151,7 +215,16 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         table["task"] = np.arange(len(table)) // task_size
         table["split"] = _assign_splits(cfg, table)
     return Plan(
-        cfg, reference, g.mode, tuple(regions), sources, outputs, table, task_size, n_candidates
+        cfg,
+        reference,
+        g.mode,
+        tuple(regions),
+        sources,
+        outputs,
+        table,
+        task_size,
+        n_candidates,
+        skipped,
     )
 
 
@@ -311,6 +384,8 @@ def _plan_region(
 
 def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
     """Warn when a raster does not reach a region at all (a silent all-invalid dataset)."""
+    if info.missing:  # warned about when loaded
+        return
     try:
         geom = region.in_crs(info.grid.crs)
     except Exception:  # pragma: no cover - a failed transform is reported by the plan
@@ -430,6 +505,10 @@ def footprints(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> np.nd
             g = infos[name].grid
             c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
             w, h = spec.width, spec.height
+        src = plan.reference if plan.mode == "resample" else spec.grid_of
+        if infos[src].missing:  # no file: no footprint
+            out[pos] = None
+            continue
         k = 1 if g.crs == WGS84 else 8
         polys = window_polygons(g, c0, r0, w, h, points_per_edge=k)
         out[pos] = to_crs(polys, g.crs, WGS84)

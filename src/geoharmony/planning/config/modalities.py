@@ -10,6 +10,8 @@ from geoharmony.errors import ConfigError
 from geoharmony.planning.config._reader import TableReader, number
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
+#: What a region whose raster of this modality does not exist gets.
+ON_MISSING = ("error", "skip_region", "masked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,14 @@ class ModalityConfig:
     #: Stored value -> physical value: ``scale * stored + offset`` (quantised data).
     scale: float | None = None
     offset: float | None = None
+    #: A region whose file is missing: ``error``; ``skip_region`` (left out, recorded);
+    #: ``masked`` (the modality is all fill there, mask false, recorded).
+    on_missing: str = "error"
+
+    def exists_for(self, region_id: str) -> bool:
+        """True when the region's file (every stacked file) exists."""
+        files = self.stack_for(region_id) or [self.path_for(region_id)]
+        return all(f.exists() for f in files)
 
     def stack_for(self, region_id: str) -> list[Path]:
         """The stacked files for a region (``{id}`` substituted); empty without a list."""
@@ -81,7 +91,16 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             source,
             f"modalities.{name}",
             table,
-            ("path", "bands", "categorical", "nodata", "resampling", "scale", "offset"),
+            (
+                "path",
+                "bands",
+                "categorical",
+                "nodata",
+                "resampling",
+                "scale",
+                "offset",
+                "on_missing",
+            ),
         )
         stack = parse_path_list(m, base)
         p = Path(stack[0]) if stack else m.path("path", base)
@@ -107,6 +126,7 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             stack=stack,
             scale=number(m, "scale", None),
             offset=number(m, "offset", None),
+            on_missing=m.choice("on_missing", ON_MISSING, "error"),
         )
 
     return modalities
