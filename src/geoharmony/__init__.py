@@ -10,7 +10,7 @@
 from geoharmony.errors import ConfigError, GeoharmonyError
 from geoharmony.execution.extract import extract
 from geoharmony.planning.config import Config, load_config
-from geoharmony.planning.plan import plan
+from geoharmony.planning.frame import plan
 from geoharmony.reading.dataset import Dataset, open_dataset
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -99,14 +100,17 @@ def demo(obj: Context, out: Path, workers: int | None) -> None:
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @handle_errors
 def validate(dataset: Path) -> None:
-    """Re-read everything and check integrity against the manifest (exit 2 if invalid)."""
-    from geoharmony.qa.validate import validate_or_raise
+    """Re-read everything and check it against the plan and manifest (exit 1 if invalid)."""
+    from geoharmony.qa.validate import validate as check
 
-    rep = validate_or_raise(dataset)
+    rep = check(dataset)
     for line in rep.checked:
-        click.echo(f"ok    {line}")
-    for line in rep.notes:
-        click.echo(f"note  {line}")
+        click.echo(f"ok       {line}")
+    for f in rep.findings:
+        click.echo(f"{f.severity:<8} {f.code}: {f.message.replace('`', '')}")
+    if not rep.ok:
+        click.echo(f"error: {dataset}: dataset is invalid: " + "; ".join(rep.problems), err=True)
+        sys.exit(1)
     click.echo(f"valid: {dataset}")
 
 

@@ -25,9 +25,12 @@ from geoharmony.execution import runners
 from geoharmony.execution.layout import patch_layout
 from geoharmony.execution.stats import STATS_SCHEMA, merge_moments, merge_region_moments
 from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
+from geoharmony.io.atomic import atomic_path
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
 from geoharmony.planning.config import Config
-from geoharmony.planning.plan import Plan, compute_plan, plan_frame
+from geoharmony.planning.frame import plan_frame
+from geoharmony.planning.persist import PLAN, save_plan
+from geoharmony.planning.plan import Plan, compute_plan
 from geoharmony.writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -246,7 +249,9 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
     stats_by_region = merge_region_moments([rec.get("region_stats", {}) for rec in records])
-    gdf.to_parquet(root / INDEX, index=False, geometry_encoding="WKB", write_covering_bbox=False)
+    with atomic_path(root / INDEX) as tmp:
+        gdf.to_parquet(tmp, index=False, geometry_encoding="WKB", write_covering_bbox=False)
+    save_plan(plan, root)
     cfg = plan.config
     manifest = {
         "format_version": 1,
@@ -258,6 +263,7 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
         "config": cfg.to_dict(),
         "inputs": inputs,
         "versions": versions(),
+        "plan_file": PLAN,
         "plan": {
             "reference": plan.reference,
             "mode": plan.mode,

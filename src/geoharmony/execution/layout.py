@@ -8,42 +8,31 @@ from typing import Any
 import numpy as np
 
 from geoharmony.planning.plan import Plan
+from geoharmony.planning.windows import region_windows
 from geoharmony.writers import PatchLayout
 
 
 def output_windows(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each output's window ``(n, 4)`` and window transform ``(n, 6)`` per patch.
 
-    Native mode: the window read from the raster the output lies on (``grid_of``);
-    resample mode: the patch's window on the reference raster (every output lies there).
+    From :func:`geoharmony.planning.windows.region_windows` (the one answer): native mode,
+    the window on the raster the output lies on (``grid_of``); resample mode, the patch's
+    window on the reference raster.
     """
-    t = plan.table
-    n = len(t)
-    p = plan.config.grid.patch_size
-    stride = plan.config.grid.stride
+    n = len(plan.table)
     windows = {name: np.zeros((n, 4), np.int64) for name in plan.outputs}
     transforms = {name: np.zeros((n, 6), np.float64) for name in plan.outputs}
     if not n:
         return windows, transforms
-    regions = t["region"].to_numpy()
-    for rid in dict.fromkeys(regions.tolist()):
-        at = np.flatnonzero(regions == rid)
-        sub = t.iloc[at]
-        infos = plan.sources[str(rid)]
-        for name, spec in plan.outputs.items():
-            if plan.mode == "resample":
-                grid = infos[plan.reference].grid
-                c0 = sub["lattice_j"].to_numpy() * stride
-                r0 = sub["lattice_i"].to_numpy() * stride
-                w = h = p
-            else:
-                g = spec.grid_of
-                grid = infos[g].grid
-                c0, r0 = sub[f"{g}_col_off"].to_numpy(), sub[f"{g}_row_off"].to_numpy()
-                w, h = spec.width, spec.height
-            windows[name][at] = np.column_stack([c0, r0, np.full(len(at), w), np.full(len(at), h)])
-            a, b, c, d, e, f = tuple(grid.transform)[:6]
-            # transform of the window = transform @ translation(c0, r0)
+    for name in plan.outputs:
+        for part in region_windows(plan, name):
+            ws, at = part.windows, part.positions
+            c0, r0 = np.asarray(ws.col_off), np.asarray(ws.row_off)
+            windows[name][at] = np.column_stack(
+                [c0, r0, np.broadcast_to(ws.width, c0.shape), np.broadcast_to(ws.height, c0.shape)]
+            )
+            a, b, c, d, e, f = tuple(part.grid.transform)[:6]
+            # the window's transform = transform @ translation(c0, r0)
             transforms[name][at] = np.column_stack(
                 [
                     np.full(len(at), a),

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from geoharmony.io.atomic import write_json_atomic
+
+__all__ = [
+    "INDEX",
+    "MANIFEST",
+    "input_record",
+    "now",
+    "read_manifest",
+    "sha256_file",
+    "versions",
+    "write_json_atomic",
+]
 
 MANIFEST = "manifest.json"
 INDEX = "index.parquet"
@@ -66,13 +78,6 @@ def input_record(path: Path, info: Mapping[str, Any]) -> dict[str, Any]:
     """Size, checksum and grid of one input file."""
     st = path.stat()
     return {**info, "path": str(path), "size": st.st_size, "sha256": sha256_file(path)}
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename (never a half file)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def now() -> str:

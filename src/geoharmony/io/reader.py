@@ -1,9 +1,10 @@
 """Windowed reads: each raster opened once per worker, edges filled, validity masks.
 
-The windows of one task are read together, block-aware: :func:`plan_reads` turns them
-into block-aligned rectangles that cover every source block a window touches, each block
-exactly once (runs of needed blocks along a block row, merged with identical runs of the
-next block rows). Each rectangle is decoded by one plain GDAL read, its validity is
+The windows of one task are read together, block-aware:
+:func:`geoharmony.geometry.window.block_cover` rounds them out to block-aligned
+rectangles that cover every source block a window touches, each block exactly once
+(runs of needed blocks along a block row, merged with identical runs of the next block
+rows). Each rectangle is decoded by one plain GDAL read, its validity is
 computed once, and every window is assembled from the rectangles it overlaps with numpy
 slice copies (no Python work per pixel). So each DEFLATE block of a task is decoded once
 however many windows share it (a 30 m window of 224 px shares its blocks with ~9 others),
@@ -24,6 +25,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window as RioWindow
 
+from geoharmony.geometry.window import Window, Windows, block_cover
 from geoharmony.io.raster_info import RasterInfo
 
 IntArray = np.ndarray
@@ -39,16 +41,6 @@ class Block:
     valid: np.ndarray  # (h, w) bool
 
 
-@dataclass(frozen=True, slots=True)
-class ReadRect:
-    """A block-aligned rectangle of a raster (clipped to its extent), read in one call."""
-
-    col_off: int
-    row_off: int
-    width: int
-    height: int
-
-
 def plan_reads(
     col_off: IntArray,
     row_off: IntArray,
@@ -59,79 +51,27 @@ def plan_reads(
     raster_height: int,
     block_width: int,
     block_height: int,
-) -> list[ReadRect]:
-    """Block-aligned rectangles covering every source block the windows touch, once each.
+) -> list[Window]:
+    """The block-aligned rectangles to decode for these windows, as a list.
 
-    Parameters
-    ----------
-    col_off, row_off, width, height
-        The windows (pixels; they may reach past the raster's edges).
-    raster_width, raster_height
-        Raster size in pixels.
-    block_width, block_height
-        The raster's block (tile or strip) size.
-
-    Returns
-    -------
-    list of ReadRect
-        Disjoint rectangles, clipped to the raster, whose union is exactly the set of
-        blocks intersected by the in-raster part of some window. Runs of consecutive
-        needed blocks along a block row are merged with identical runs of the following
-        block rows, so a compact group of windows is usually one rectangle.
+    See :func:`geoharmony.geometry.window.block_cover`.
 
     Examples
     --------
     >>> plan_reads(np.array([0, 300]), np.array([0, 0]), np.array([10, 10]),
     ...            np.array([10, 10]), raster_width=1000, raster_height=1000,
     ...            block_width=256, block_height=256)
-    [ReadRect(col_off=0, row_off=0, width=512, height=256)]
+    [Window(col_off=0, row_off=0, width=512, height=256)]
     """
-    c0 = np.clip(np.asarray(col_off, dtype=np.int64), 0, raster_width)
-    r0 = np.clip(np.asarray(row_off, dtype=np.int64), 0, raster_height)
-    c1 = np.clip(np.asarray(col_off, dtype=np.int64) + width, 0, raster_width)
-    r1 = np.clip(np.asarray(row_off, dtype=np.int64) + height, 0, raster_height)
-    inside = (c1 > c0) & (r1 > r0)
-    if not inside.any():
-        return []
-    bc0, bc1 = c0[inside] // block_width, (c1[inside] - 1) // block_width
-    br0, br1 = r0[inside] // block_height, (r1[inside] - 1) // block_height
-    ncol = bc1 - bc0 + 1
-    nrow = br1 - br0 + 1
-    per = ncol * nrow
-    # Enumerate every (block row, block col) touched, vectorised over windows.
-    owner = np.repeat(np.arange(len(per)), per)
-    k = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
-    rows = br0[owner] + k // ncol[owner]
-    cols = bc0[owner] + k % ncol[owner]
-    n_bcols = -(-raster_width // block_width)
-    keys = np.unique(rows * n_bcols + cols)
-    rows, cols = keys // n_bcols, keys % n_bcols
-    # Runs of consecutive blocks along each block row.
-    brk = np.flatnonzero((np.diff(rows) != 0) | (np.diff(cols) != 1)) + 1
-    starts = np.r_[0, brk]
-    stops = np.r_[brk, len(keys)]
-    run_row = rows[starts].tolist()
-    run_c0 = cols[starts].tolist()
-    run_c1 = (cols[stops - 1] + 1).tolist()
-    # Merge a run with the identical run of the block row just above it.
-    open_rects: dict[tuple[int, int], list[int]] = {}  # (c0, c1) -> [row0, row1]
-    done: list[tuple[int, int, int, int]] = []
-    for r, a, b in zip(run_row, run_c0, run_c1, strict=True):
-        cur = open_rects.get((a, b))
-        if cur is not None and cur[1] == r:
-            cur[1] = r + 1
-            continue
-        if cur is not None:
-            done.append((a, b, cur[0], cur[1]))
-        open_rects[(a, b)] = [r, r + 1]
-    done.extend((a, b, v[0], v[1]) for (a, b), v in open_rects.items())
-    out = []
-    for a, b, ra, rb in sorted(done, key=lambda t: (t[2], t[0])):
-        x0, y0 = a * block_width, ra * block_height
-        x1 = min(b * block_width, raster_width)
-        y1 = min(rb * block_height, raster_height)
-        out.append(ReadRect(x0, y0, x1 - x0, y1 - y0))
-    return out
+    return list(
+        block_cover(
+            Windows.of(col_off, row_off, width, height),
+            raster_width=raster_width,
+            raster_height=raster_height,
+            block_width=block_width,
+            block_height=block_height,
+        )
+    )
 
 
 class RasterReader:
@@ -169,22 +109,13 @@ class RasterReader:
             if self._nodata is not None:
                 valid &= band != self._nodata
         if self.info.has_internal_mask:
-            valid &= self.ds.read_masks(self.bands[0], window=win) > 0
+            mask = self.ds.read_masks(self.bands[0], window=win, out_shape=data.shape[1:])
+            valid &= mask > 0
         return valid
 
     def read_block(self, col_off: int, row_off: int, width: int, height: int) -> Block:
         """Read a rectangle, filling what lies outside the raster (valid = False there)."""
-        data = np.empty((len(self.bands), height, width), dtype=self.dtype)
-        valid = np.empty((height, width), dtype=bool)
-        self._read_windows(
-            np.array([col_off]),
-            np.array([row_off]),
-            np.array([width]),
-            np.array([height]),
-            [data],
-            [valid],
-        )
-        return Block(col_off, row_off, data, valid)
+        return self.read_windows(Windows.of(col_off, row_off, width, height))[0]
 
     def read_into(
         self,
@@ -204,88 +135,81 @@ class RasterReader:
         valid
             ``(n, height, width)`` bool array, written in place.
         """
-        n, _, h, w = data.shape
-        self._read_windows(
-            np.asarray(col_off),
-            np.asarray(row_off),
-            np.full(n, w),
-            np.full(n, h),
-            list(data),
-            list(valid),
-        )
+        _, _, h, w = data.shape
+        self._read_windows(Windows.of(col_off, row_off, w, h), list(data), list(valid))
 
     def read_group(
         self, col_off: IntArray, row_off: IntArray, width: IntArray, height: IntArray
     ) -> list[Block]:
         """Read many windows (any sizes), decoding each source block they share once."""
+        return self.read_windows(Windows.of(col_off, row_off, width, height))
+
+    def read_windows(self, windows: Windows) -> list[Block]:
+        """Read many windows (any sizes), decoding each source block they share once."""
         datas = [
             np.empty((len(self.bands), int(h), int(w)), dtype=self.dtype)
-            for w, h in zip(width, height, strict=True)
+            for w, h in zip(windows.width, windows.height, strict=True)
         ]
         valids = [np.empty(d.shape[1:], dtype=bool) for d in datas]
-        self._read_windows(
-            np.asarray(col_off),
-            np.asarray(row_off),
-            np.asarray(width),
-            np.asarray(height),
-            datas,
-            valids,
-        )
+        self._read_windows(windows, datas, valids)
         return [
             Block(int(c), int(r), d, v)
-            for c, r, d, v in zip(col_off, row_off, datas, valids, strict=True)
+            for c, r, d, v in zip(windows.col_off, windows.row_off, datas, valids, strict=True)
         ]
 
+    def read_overview(self, window: Window, shape: tuple[int, int]) -> Block:
+        """The in-raster part of ``window`` read decimated to ``shape`` = ``(height, width)``.
+
+        For display only (GDAL averages nothing: nearest decimation); ``valid`` follows
+        the same rules as full-resolution reads. The block's pixels are those of
+        ``subgrid(grid, window, shape=shape)``; ``window`` must lie inside the raster.
+        """
+        if not Windows.from_window(window).inside(self.ds.width, self.ds.height).all():
+            raise ValueError(f"{self.info.path}: {window} reaches past the raster")
+        h, w = int(shape[0]), int(shape[1])
+        win = RioWindow(window.col_off, window.row_off, window.width, window.height)
+        arr = self.ds.read(self.bands, window=win, out_shape=(len(self.bands), h, w))
+        return Block(0, 0, arr, self._valid(arr, win))
+
     def _read_windows(
-        self,
-        col_off: IntArray,
-        row_off: IntArray,
-        width: IntArray,
-        height: IntArray,
-        datas: Sequence[np.ndarray],
-        valids: Sequence[np.ndarray],
+        self, ws: Windows, datas: Sequence[np.ndarray], valids: Sequence[np.ndarray]
     ) -> None:
         """Fill ``datas[k]``/``valids[k]`` with window ``k`` (see module docstring)."""
-        if len(col_off) == 0:
+        if len(ws) == 0:
             return
         W, H = self.ds.width, self.ds.height
-        col_off = col_off.astype(np.int64)
-        row_off = row_off.astype(np.int64)
-        c1 = col_off + width
-        r1 = row_off + height
         # Windows not wholly inside the raster: fill first (invalid), then paste the part
         # inside. Windows wholly inside are covered entirely by the rectangles.
-        partial = (col_off < 0) | (row_off < 0) | (c1 > W) | (r1 > H)
-        for k in np.flatnonzero(partial).tolist():
+        for k in np.flatnonzero(~ws.inside(W, H)).tolist():
             datas[k][...] = self.fill
             valids[k][...] = False
-        rects = plan_reads(
-            col_off,
-            row_off,
-            width,
-            height,
+        rects = block_cover(
+            ws,
             raster_width=W,
             raster_height=H,
             block_width=self.block_width,
             block_height=self.block_height,
         )
         for rect in rects:
-            x0, y0 = rect.col_off, rect.row_off
-            x1, y1 = x0 + rect.width, y0 + rect.height
-            ix0 = np.maximum(col_off, x0)
-            iy0 = np.maximum(row_off, y0)
-            ix1 = np.minimum(c1, x1)
-            iy1 = np.minimum(r1, y1)
-            hits = np.flatnonzero((ix1 > ix0) & (iy1 > iy0))
+            part = ws.intersect(Windows.from_window(rect))
+            hits = np.flatnonzero(~part.empty)
             if len(hits) == 0:  # pragma: no cover - every rectangle is needed by a window
                 continue
-            win = RioWindow(x0, y0, rect.width, rect.height)
+            win = RioWindow(rect.col_off, rect.row_off, rect.width, rect.height)
             arr = self.ds.read(self.bands, window=win)
             ok = self._valid(arr, win)
-            for k in hits.tolist():
-                sx0, sy0 = int(ix0[k]) - x0, int(iy0[k]) - y0
-                sx1, sy1 = int(ix1[k]) - x0, int(iy1[k]) - y0
-                dx0, dy0 = int(ix0[k] - col_off[k]), int(iy0[k] - row_off[k])
-                dx1, dy1 = dx0 + (sx1 - sx0), dy0 + (sy1 - sy0)
-                datas[k][:, dy0:dy1, dx0:dx1] = arr[:, sy0:sy1, sx0:sx1]
-                valids[k][dy0:dy1, dx0:dx1] = ok[sy0:sy1, sx0:sx1]
+            part = part[hits]
+            src = part.shifted(-rect.col_off, -rect.row_off)  # in the rectangle's pixels
+            dst = part.relative_to(ws[hits])  # in each window's pixels
+            for k, sc, sr, dc, dr, w, h in zip(
+                hits.tolist(),
+                src.col_off.tolist(),
+                src.row_off.tolist(),
+                dst.col_off.tolist(),
+                dst.row_off.tolist(),
+                part.width.tolist(),
+                part.height.tolist(),
+                strict=True,
+            ):
+                datas[k][:, dr : dr + h, dc : dc + w] = arr[:, sr : sr + h, sc : sc + w]
+                valids[k][dr : dr + h, dc : dc + w] = ok[sr : sr + h, sc : sc + w]

@@ -1,13 +1,15 @@
-"""Warping a source block onto a destination (reference) window."""
+"""Warping: a source block onto a destination (reference) window; a raster onto any grid."""
 
 from __future__ import annotations
 
 import numpy as np
-from affine import Affine
 from rasterio.warp import Resampling, reproject
 
+from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
-from geoharmony.io.reader import Block
+from geoharmony.geometry.window import Window, Windows, subgrid, window_transform
+from geoharmony.io.raster_info import RasterInfo
+from geoharmony.io.reader import Block, RasterReader
 
 
 def warp_block(
@@ -32,7 +34,7 @@ def warp_block(
     src_f = block.data.astype(np.float64)
     src_f[:, ~block.valid] = np.nan
     out = np.full((bands, dst.height, dst.width), np.nan, dtype=np.float64)
-    src_transform = src.transform @ Affine.translation(block.col_off, block.row_off)
+    src_transform = window_transform(src.transform, block.col_off, block.row_off)
     reproject(
         source=src_f,
         destination=out,
@@ -65,3 +67,52 @@ def warp_block(
         out = np.clip(np.rint(out), info.min, info.max)
     out[:, ~valid] = fill
     return out.astype(dtype), valid
+
+
+def covering_window(src: Grid, dst: Grid, *, margin: int = 1) -> Window | None:
+    """The window of ``src`` that covers ``dst``'s ground, plus ``margin`` pixels.
+
+    ``dst``'s edges are densified before transforming, so a rotated or curved outline is
+    covered; the window is clipped to ``src`` (None when they do not overlap).
+    """
+    poly = window_polygons(
+        dst, np.array([0]), np.array([0]), dst.width, dst.height, points_per_edge=21
+    )
+    xy = np.asarray(to_crs(poly, dst.crs, src.crs)[0].exterior.coords)
+    ok = np.isfinite(xy).all(axis=1)
+    if not ok.any():
+        return None
+    c, r = src.to_colrow(xy[ok, 0], xy[ok, 1])
+    c0, r0 = int(np.floor(c.min())) - margin, int(np.floor(r.min())) - margin
+    c1, r1 = int(np.ceil(c.max())) + margin, int(np.ceil(r.max())) + margin
+    inner = Windows.of(c0, r0, c1 - c0, r1 - r0).clipped(src.width, src.height)
+    return None if inner.empty[0] else inner[0]
+
+
+def read_onto(
+    info: RasterInfo, dst: Grid, *, resampling: str = "bilinear", oversample: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A raster read decimated and warped onto ``dst`` (for display: figures, maps).
+
+    The source is read at about ``oversample`` source pixels per destination pixel (GDAL
+    decimation), with the same nodata and mask rules as every read, then warped with
+    :func:`warp_block`. Returns ``data`` (bands, h, w) float64 with NaN where invalid, and
+    ``valid`` (h, w).
+    """
+    out = np.full((len(info.bands), dst.height, dst.width), np.nan)
+    win = covering_window(info.grid, dst)
+    if win is None:
+        return out, np.zeros((dst.height, dst.width), dtype=bool)
+    step = max(1.0, max(win.width / dst.width, win.height / dst.height) / oversample)
+    shape = (max(int(win.height / step), 1), max(int(win.width / step), 1))
+    with RasterReader(info) as reader:
+        block = reader.read_overview(win, shape)
+    data, valid = warp_block(
+        block,
+        subgrid(info.grid, win, shape=shape),
+        dst,
+        resampling=resampling,
+        dtype=np.dtype(np.float64),
+        fill=np.nan,
+    )
+    return data, valid

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from affine import Affine
 from pyproj import CRS
 from rasterio.features import rasterize
 
@@ -66,30 +65,20 @@ def load_vector_layers(
     return layers
 
 
-def burn(
-    layers: Sequence[VectorLayer],
-    grid: Grid,
-    col_off: int,
-    row_off: int,
-    width: int,
-    height: int,
-    *,
-    all_touched: bool,
-) -> np.ndarray:
-    """Burn the layers onto one window (later sources overwrite earlier ones)."""
-    out = np.zeros((height, width), dtype=np.uint8)
-    transform = grid.transform @ Affine.translation(col_off, row_off)
-    cols = np.array([0, width, width, 0], float)
-    rows = np.array([0, 0, height, height], float)
-    xs, ys = Grid(grid.crs, transform, width, height).to_xy(cols, rows)
-    box = shapely.box(xs.min(), ys.min(), xs.max(), ys.max())
+def burn(layers: Sequence[VectorLayer], patch: Grid, *, all_touched: bool) -> np.ndarray:
+    """Burn the layers onto one patch grid (later sources overwrite earlier ones).
+
+    ``patch`` is the window's own grid (:func:`geoharmony.geometry.window.subgrid`).
+    """
+    out = np.zeros((patch.height, patch.width), dtype=np.uint8)
+    box = shapely.box(*patch.bounds)
     for layer in layers:
         hits = layer.tree.query(box, predicate="intersects")
         if len(hits):
             rasterize(
                 ((g, layer.value) for g in layer.geoms[hits]),
                 out=out,
-                transform=transform,
+                transform=patch.transform,
                 all_touched=all_touched,
             )
     return out

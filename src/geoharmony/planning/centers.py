@@ -7,8 +7,9 @@ from pathlib import Path
 import shapely
 
 from geoharmony.errors import ConfigError
+from geoharmony.io.atomic import atomic_path
 from geoharmony.planning.config import Config
-from geoharmony.planning.plan import plan
+from geoharmony.planning.frame import plan
 
 
 def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
@@ -27,13 +28,11 @@ def write_centers(cfg: Config, out: Path | None) -> tuple[Path, int]:
             f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}"
         )
     gdf = plan(cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if ext in (".parquet", ".geoparquet"):
-        gdf.to_parquet(tmp, index=False)
-    else:
-        for col in [c for c in gdf.columns if c.endswith("_footprint")]:
-            gdf[col] = shapely.to_wkt(gdf[col].values, rounding_precision=9)
-        gdf.to_file(tmp, driver="GeoJSON")
-    tmp.replace(out)
+    with atomic_path(out, mkdir=True) as tmp:
+        if ext in (".parquet", ".geoparquet"):
+            gdf.to_parquet(tmp, index=False)
+        else:
+            for col in [c for c in gdf.columns if c.endswith("_footprint")]:
+                gdf[col] = shapely.to_wkt(gdf[col].values, rounding_precision=9)
+            gdf.to_file(tmp, driver="GeoJSON")
     return out, len(gdf)

@@ -4,7 +4,9 @@
 the kept lattice centres and, per modality, each patch's window (nearest-centred on that
 raster's own lattice, after transforming the centre into its CRS) and its residual
 offset. It also orders patches spatially and cuts them into tasks (the unit of execution
-and of resume). ``plan(cfg)`` returns the same as a GeoDataFrame with footprints.
+and of resume). :mod:`.frame` shows a plan as a GeoDataFrame with footprints,
+:mod:`.windows` answers which grid and window each output of a patch uses and
+:mod:`.persist` stores a plan beside the dataset made from it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
 from geoharmony.geometry.window import nearest_windows
+from geoharmony.io.codec import same
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.io.stack import stack_vrt
 from geoharmony.planning.config import Config
@@ -80,6 +83,12 @@ class Plan:
     candidates: int
     #: Regions left out by ``on_missing = "skip_region"``: region id -> missing modalities.
     skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field: the table by content and dtypes, NaN equal to NaN."""
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return same(self, other)
 
     @property
     def n_patches(self) -> int:
@@ -479,68 +488,3 @@ def _assign_splits(cfg: Config, table: pd.DataFrame) -> np.ndarray:
     bx = np.floor(x / sc.block_m).astype(np.int64)
     by = np.floor(y / sc.block_m).astype(np.int64)
     return _split_of(_uniform_hash(bx, by, sc.seed), sc.fractions)
-
-
-# -- public GeoDataFrame view ----------------------------------------------------------
-def footprints(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> np.ndarray:
-    """Footprint polygons (EPSG:4326) of modality ``name``'s windows for the plan's rows."""
-    t = plan.table if rows is None else rows
-    out = np.empty(len(t), dtype=object)
-    spec = plan.outputs[name]
-    for rid, sub in t.groupby("region", sort=False):
-        infos = plan.sources[str(rid)]
-        pos = t.index.get_indexer(sub.index)
-        if plan.mode == "resample" or spec.kind != "raster":
-            g_name = plan.reference if plan.mode == "resample" else spec.grid_of
-            g = infos[g_name].grid
-            p = plan.config.grid.patch_size
-            if plan.mode == "resample":
-                c0 = sub["lattice_j"].to_numpy() * plan.config.grid.stride
-                r0 = sub["lattice_i"].to_numpy() * plan.config.grid.stride
-                w = h = p
-            else:
-                c0, r0 = sub[f"{g_name}_col_off"].to_numpy(), sub[f"{g_name}_row_off"].to_numpy()
-                w, h = spec.width, spec.height
-        else:
-            g = infos[name].grid
-            c0, r0 = sub[f"{name}_col_off"].to_numpy(), sub[f"{name}_row_off"].to_numpy()
-            w, h = spec.width, spec.height
-        src = plan.reference if plan.mode == "resample" else spec.grid_of
-        if infos[src].missing:  # no file: no footprint
-            out[pos] = None
-            continue
-        k = 1 if g.crs == WGS84 else 8
-        polys = window_polygons(g, c0, r0, w, h, points_per_edge=k)
-        out[pos] = to_crs(polys, g.crs, WGS84)
-    return out
-
-
-def plan_frame(plan: Plan) -> Any:
-    """The plan as a GeoDataFrame (EPSG:4326): centre points plus per-modality footprints."""
-    import geopandas as gpd
-
-    t = plan.table.copy()
-    geom = shapely.points(t["lon"].to_numpy(), t["lat"].to_numpy()) if len(t) else []
-    gdf = gpd.GeoDataFrame(t, geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
-    for name in plan.config.modalities:
-        gdf[f"{name}_footprint"] = gpd.GeoSeries(
-            footprints(plan, name) if len(t) else [], crs=WGS84
-        )
-    return gdf
-
-
-def plan(cfg: Config) -> Any:
-    """Plan the patches of a configuration: a GeoDataFrame of kept centres with footprints.
-
-    Parameters
-    ----------
-    cfg
-        A validated configuration (:func:`geoharmony.load_config`).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per patch, EPSG:4326 centre points, ``<modality>_footprint`` polygons and
-        each modality's window and alignment offset.
-    """
-    return plan_frame(compute_plan(cfg))

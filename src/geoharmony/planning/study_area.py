@@ -26,17 +26,26 @@ class Region:
     """One study area (e.g. a HUC12): its id and polygon(s) in ``crs``.
 
     ``geometry`` is the area patches are kept in (buffered, or its bounding box when
-    ``extent = "bbox"``); ``boundary`` is the original, unbuffered polygon.
+    ``extent = "bbox"``); ``boundary`` is the original, unbuffered polygon; ``buffered``
+    the buffered boundary before ``extent = "bbox"`` took its box (None: same as
+    ``geometry``).
     """
 
     id: str
     geometry: Any
     boundary: Any
     crs: CRS
+    buffered: Any = None
 
     def in_crs(self, crs: CRS, *, which: str = "geometry") -> Any:
-        """The region's polygon transformed to ``crs`` (densified first, so edges bend)."""
-        geom = self.geometry if which == "geometry" else self.boundary
+        """A polygon of the region transformed to ``crs`` (densified first, so edges bend).
+
+        ``which``: ``"geometry"`` (where patches are kept), ``"boundary"`` or ``"buffered"``.
+        """
+        if which == "buffered":
+            geom = self.geometry if self.buffered is None else self.buffered
+        else:
+            geom = self.geometry if which == "geometry" else self.boundary
         if crs == self.crs:
             return geom
         dense = _densify(geom, self.crs)
@@ -128,16 +137,20 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
                 np.array([shapely.segmentize(g_local, max(abs(cfg.buffer_m) / 4, 1.0))]), local, crs
             )[0]
             geom = shapely.make_valid(geom) if not shapely.is_valid(geom) else geom
+        buffered = None
         if cfg.extent == "bbox":
-            geom = shapely.box(*shapely.bounds(geom))
+            buffered, geom = geom, shapely.box(*shapely.bounds(geom))
         if shapely.is_empty(geom):
             raise ConfigError(
                 f"{path}: region {rid!r} is empty after {where_key}.buffer_m = {cfg.buffer_m}; "
                 "use a smaller negative buffer"
             )
-        if cfg.keep_in == "boundary":
-            geom = boundary  # the buffer is context only (drawn, not kept in)
-        regions.append(Region(id=_safe_id(rid), geometry=geom, boundary=boundary, crs=crs))
+        if cfg.keep_in == "boundary":  # the buffer is context only (drawn, not kept in)
+            buffered = geom if buffered is None else buffered
+            geom = boundary
+        regions.append(
+            Region(id=_safe_id(rid), geometry=geom, boundary=boundary, crs=crs, buffered=buffered)
+        )
     return regions
 
 

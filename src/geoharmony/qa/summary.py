@@ -1,38 +1,46 @@
-"""``geoharmony info``: a plain-text summary of a written dataset."""
+"""``geoharmony info``: a plain-text summary of a written dataset, with its findings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from geoharmony.planning.windows import output_grid
+from geoharmony.qa.checks import review
+from geoharmony.qa.fmt import crs_short
 from geoharmony.reading.dataset import open_dataset
 
 
 def summary_text(path: str | Path) -> str:
-    """Patches, regions, modalities (shape, dtype, resolution, CRS), splits and valid fractions."""
+    """The summary of a dataset, as ``geoharmony info`` prints it.
+
+    Patches, regions, outputs (shape, dtype, resolution, CRS), splits, valid fractions,
+    statistics and what :func:`~geoharmony.qa.checks.review` found.
+    """
     ds = open_dataset(path)
-    m = ds.manifest
-    idx = ds.index
-    p = m["plan"]
+    plan, m, idx = ds.plan, ds.manifest, ds.index
+    g = plan.config.grid
+    store = m.get("store", {})
     lines = [
         f"dataset   {ds.root}",
-        f"patches   {len(ds)} in {idx['region'].nunique()} region(s); mode {p['mode']}, "
-        f"reference {p['reference']}, patch {p['patch_size']} px, "
-        f"stride {p['stride']} px, keep {p['keep']}",
-        f"store     {m['store']['format']} ({m['store']['path']}, {m['store']['compression']})",
+        f"patches   {plan.n_patches} in {len(plan.regions)} region(s); mode {plan.mode}, "
+        f"reference {plan.reference}, patch {g.patch_size} px, "
+        f"stride {g.stride} px, keep {g.keep}",
+        f"store     {store.get('format')} ({store.get('path')}, {store.get('compression')})",
         "outputs:",
     ]
-    mods = m["inputs"]["modalities"]
-    for name, o in m["outputs"].items():
-        shape = "x".join(str(s) for s in o["shape"])
-        desc = f"  {name:<12} {shape:<14} {o['dtype']:<8}"
-        if name in mods:
-            rec = next(iter(mods[name].values()))
-            rx, ry = rec["resolution_m"]
-            desc += f" {rx:.2f} x {ry:.2f} m  {rec['crs']}"
+    for name, o in plan.outputs.items():
+        shape = f"{o.bands}x{o.height}x{o.width}"
+        desc = f"  {name:<12} {shape:<14} {o.dtype:<8}"
+        if o.kind == "raster":
+            grid = output_grid(plan, name)
+            rx, ry = grid.resolution_m
+            desc += f" {rx:.2f} x {ry:.2f} m  {grid.crs.to_string()}"
         else:
-            desc += f" label ({o['kind']}) on {o['grid_of']}"
-        vf = idx[f"{name}_valid_fraction"]
-        desc += f"  valid {vf.mean():.1%} (min {vf.min():.1%})"
+            desc += f" label ({o.kind}) on {o.grid_of}"
+        col = f"{name}_valid_fraction"
+        if col in idx:
+            vf = idx[col]
+            desc += f"  valid {vf.mean():.1%} (min {vf.min():.1%})"
         lines.append(desc)
     stats = m.get("stats", {})
     if stats:
@@ -47,11 +55,17 @@ def summary_text(path: str | Path) -> str:
             ]
             more = f" … ({len(bands)} bands)" if len(bands) > 4 else ""
             lines.append(f"  {name:<12} " + ", ".join(bands[:4]) + more)
-    counts = idx["split"].value_counts().to_dict()
+    counts = plan.table["split"].value_counts().to_dict() if plan.n_patches else {}
     lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    per_region = idx["region"].value_counts()
-    if len(per_region) > 1:
+    per_region = plan.table["region"].value_counts() if plan.n_patches else None
+    if per_region is not None and len(per_region) > 1:
         lines.append(
             f"regions   {len(per_region)}: {per_region.min()}..{per_region.max()} patches each"
         )
+    crss = sorted({crs_short(i.grid.crs) for per in plan.sources.values() for i in per.values()})
+    lines.append(f"CRSs      {', '.join(crss)}")
+    findings = review(plan, idx, m)
+    lines.append(f"findings  {len(findings) or 'none'}")
+    for f in findings:
+        lines.append(f"  {f.severity:<8}{f.code}: {f.message.replace('`', '')}")
     return "\n".join(lines)

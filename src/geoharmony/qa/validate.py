@@ -1,4 +1,10 @@
-"""``geoharmony validate``: re-read a dataset and check it against its manifest."""
+"""``geoharmony validate``: re-read a dataset and check it against its plan and manifest.
+
+Integrity (the store's arrays, every mask against the index's valid fractions, the input
+checksums) is checked here, where pixels are read; everything else is
+:func:`geoharmony.qa.checks.review`. Problems are :class:`~geoharmony.qa.checks.Finding`
+values of severity ``error``; ``validate`` exits 1 when there is one.
+"""
 
 from __future__ import annotations
 
@@ -9,58 +15,58 @@ import numpy as np
 
 from geoharmony.errors import DatasetError
 from geoharmony.io.manifest import sha256_file
-from geoharmony.reading.dataset import open_dataset
+from geoharmony.qa.checks import Finding, ordered, review
+from geoharmony.reading.dataset import Dataset, open_dataset
 
 
 @dataclass
 class Report:
-    """Findings of :func:`validate`: ``problems`` make a dataset invalid, ``notes`` don't."""
+    """What :func:`validate` found: ``checked`` lines and :class:`Finding` values."""
 
     checked: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Messages of the ``error`` findings (they make a dataset invalid)."""
+        return [f.message for f in self.findings if f.severity == "error"]
+
+    @property
+    def notes(self) -> list[str]:
+        """Messages of the other findings."""
+        return [f.message for f in self.findings if f.severity != "error"]
 
     @property
     def ok(self) -> bool:
-        """True when no problem was found."""
+        """True when no ``error`` was found."""
         return not self.problems
 
 
-def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) -> Report:
-    """Check a dataset: manifest, store arrays, index, masks vs valid fractions, inputs.
-
-    Every stored patch is read once. Input files are re-hashed (``check_inputs``) and a
-    changed or missing input is reported as a note (the dataset itself is still intact).
-    """
-    ds = open_dataset(path)
-    rep = Report()
-    m = ds.manifest
-    n = len(ds)
-    if not m.get("complete"):
-        rep.problems.append("manifest does not mark the dataset complete")
-    idx = ds.index
-    if len(idx) != n:
-        rep.problems.append(f"index has {len(idx)} rows, manifest says {n} patches")
-    if not np.array_equal(idx["patch_index"].to_numpy(), np.arange(len(idx))):
-        rep.problems.append("index patch_index is not 0..n-1 in order")
-    if idx["patch_id"].duplicated().any():
-        rep.problems.append("index has duplicate patch_id values")
-    rep.checked.append(f"index: {len(idx)} rows")
-    store = ds.store
-    for name, o in m["outputs"].items():
+def store_findings(ds: Dataset, *, batch: int = 64) -> tuple[list[str], list[Finding]]:
+    """Every stored array has the plan's shape and dtype; every mask matches the index."""
+    checked: list[str] = []
+    out: list[Finding] = []
+    n, idx, store = len(ds), ds.index, ds.store
+    for name, o in ds.plan.outputs.items():
         for arr_name, shape, dtype in (
-            (name, tuple(o["shape"]), o["dtype"]),
-            (f"{name}_mask", tuple(o["shape"][1:]), "bool"),
+            (name, (o.bands, o.height, o.width), o.dtype),
+            (f"{name}_mask", (o.height, o.width), "bool"),
         ):
             if arr_name not in store.names:
-                rep.problems.append(f"store lacks array {arr_name!r}")
+                out.append(Finding("error", "store-missing", f"store lacks array {arr_name!r}"))
                 continue
             first = store.read(arr_name, slice(0, min(1, n)))
             if first.shape[1:] != shape or str(first.dtype) != dtype:
-                rep.problems.append(
-                    f"{arr_name}: stored shape/dtype {first.shape[1:]}/{first.dtype}, "
-                    f"manifest says {shape}/{dtype}"
+                out.append(
+                    Finding(
+                        "error",
+                        "store-shape",
+                        f"{arr_name}: stored shape/dtype {first.shape[1:]}/{first.dtype}, "
+                        f"the plan says {shape}/{dtype}",
+                    )
                 )
+        if f"{name}_mask" not in store.names:
+            continue
         col = f"{name}_valid_fraction"
         vf = np.empty(n)
         for s in range(0, n, batch):
@@ -68,22 +74,72 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
             vf[s : s + len(mk)] = mk.reshape(len(mk), -1).mean(axis=1)
         if col in idx and not np.allclose(vf, idx[col].to_numpy(), atol=1e-6):
             bad = int(np.sum(~np.isclose(vf, idx[col].to_numpy(), atol=1e-6)))
-            rep.problems.append(f"{name}: {bad} patch masks disagree with the index valid fraction")
-        rep.checked.append(f"{name}: {n} patches re-read, masks match the index")
+            out.append(
+                Finding(
+                    "error",
+                    "mask-index",
+                    f"{name}: {bad} patch masks disagree with the index valid fraction",
+                    {"output": name, "patches": bad},
+                )
+            )
+        checked.append(f"{name}: {n} patches re-read, masks match the index")
+    return checked, out
+
+
+def checksum_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
+    """Input rasters re-hashed against the manifest (a change is a note: the dataset stands)."""
+    checked: list[str] = []
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for name, per in ds.manifest.get("inputs", {}).get("modalities", {}).items():
+        for rec in per.values():
+            p = Path(rec["path"])
+            if str(p) in seen:
+                continue
+            seen.add(str(p))
+            if not p.exists():
+                out.append(
+                    Finding(
+                        "note",
+                        "input-missing",
+                        f"input {name}: {p} is missing (cannot re-check its checksum)",
+                    )
+                )
+            elif sha256_file(p) != rec["sha256"]:
+                out.append(
+                    Finding(
+                        "note",
+                        "input-checksum",
+                        f"input {name}: {p} changed since extraction (sha256 differs)",
+                    )
+                )
+            else:
+                checked.append(f"input {name}: {p.name} sha256 matches")
+    return checked, out
+
+
+def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) -> Report:
+    """Check a dataset: plan, index and manifest (:func:`review`), store arrays, inputs.
+
+    Every stored patch is read once. Input files are re-hashed (``check_inputs``); a
+    changed or missing input is a note (the dataset itself is still intact).
+    """
+    ds = open_dataset(path)
+    rep = Report()
+    found = [
+        f
+        for f in review(ds.plan, ds.index, ds.manifest)
+        if f.code not in ("input-missing", "input-changed")  # re-hashed below instead
+    ]
+    rep.checked.append(f"index: {len(ds.index)} rows, plan: {ds.plan.n_patches} patches")
+    checked, store = store_findings(ds, batch=batch)
+    rep.checked += checked
+    found += store
     if check_inputs:
-        seen: set[str] = set()
-        for name, per in m["inputs"]["modalities"].items():
-            for rec in per.values():
-                p = Path(rec["path"])
-                if str(p) in seen:
-                    continue
-                seen.add(str(p))
-                if not p.exists():
-                    rep.notes.append(f"input {name}: {p} is missing (cannot re-check its checksum)")
-                elif sha256_file(p) != rec["sha256"]:
-                    rep.notes.append(f"input {name}: {p} changed since extraction (sha256 differs)")
-                else:
-                    rep.checked.append(f"input {name}: {p.name} sha256 matches")
+        checked, inputs = checksum_findings(ds)
+        rep.checked += checked
+        found += inputs
+    rep.findings = ordered(found)
     return rep
 
 

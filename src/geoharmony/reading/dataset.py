@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ import numpy as np
 
 from geoharmony.errors import DatasetError
 from geoharmony.io.manifest import INDEX, MANIFEST, read_manifest
+from geoharmony.planning.persist import load_plan
+from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.writers import PatchStore, get_writer
 
 
@@ -17,7 +20,8 @@ class Dataset:
     """A written patch dataset (store + index + manifest).
 
     ``ds[i]`` returns ``{"dem": (bands, h, w), "dem_mask": (h, w), ...}`` for every
-    modality and label. ``ds.index`` is the GeoParquet index as a GeoDataFrame.
+    modality and label. ``ds.index`` is the GeoParquet index as a GeoDataFrame and
+    ``ds.plan`` the :class:`~geoharmony.planning.plan.Plan` it was made from.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -45,6 +49,11 @@ class Dataset:
         return self._store
 
     @cached_property
+    def plan(self) -> Plan:
+        """The plan the dataset was made from (``plan.json``; equal to ``compute_plan``'s)."""
+        return load_plan(self.root)
+
+    @cached_property
     def index(self) -> Any:
         """The patch index (GeoDataFrame, EPSG:4326)."""
         import geopandas as gpd
@@ -54,12 +63,17 @@ class Dataset:
     @property
     def outputs(self) -> list[str]:
         """Modality and label names."""
-        return list(self.manifest["outputs"])
+        return list(self.plan.outputs)
+
+    @property
+    def specs(self) -> Mapping[str, OutputSpec]:
+        """What every patch holds, per output (kind, dtype, bands, height, width, codes)."""
+        return self.plan.outputs
 
     @property
     def d8_outputs(self) -> list[str]:
         """Outputs holding D8 flow-direction codes (for :mod:`geoharmony.reading.augment`)."""
-        return [n for n, o in self.manifest["outputs"].items() if o["kind"] == "d8"]
+        return [n for n, o in self.plan.outputs.items() if o.kind == "d8"]
 
     def stats(self, split: str = "train") -> dict[str, Any]:
         """Per-band ``mean``/``std``/``min``/``max``/``count`` over valid pixels of a split.
@@ -76,7 +90,7 @@ class Dataset:
         return out
 
     def __len__(self) -> int:
-        return int(self.manifest["plan"]["n_patches"])
+        return self.plan.n_patches
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         n = len(self)
@@ -93,6 +107,7 @@ class Dataset:
         state = self.__dict__.copy()
         state["_store"] = None
         state.pop("index", None)
+        state.pop("plan", None)
         return state
 
     def __repr__(self) -> str:

@@ -62,7 +62,7 @@ def to_tf_dataset(
     positions = split_positions(ds.root, cols, split, len(ds))
     regions = cols.get("region", np.full(len(ds), "all", dtype=object)).astype(str)
     names = list(outputs or ds.outputs)
-    meta = ds.manifest["outputs"]
+    meta = ds.specs
     bad = [n for n in names if n not in meta]
     if bad:
         raise ConfigError(f"{path}: unknown outputs {bad}; available: {list(meta)}")
@@ -73,9 +73,9 @@ def to_tf_dataset(
     dtypes: list[Any] = []
     shapes: list[tuple[int, ...]] = []
     for n in names:
-        b, h, w = meta[n]["shape"]
+        b, h, w = meta[n].bands, meta[n].height, meta[n].width
         keys += [n, f"{n}_mask"]
-        dt = np.float32 if n in norm else np.dtype(meta[n]["dtype"])
+        dt = np.float32 if n in norm else np.dtype(meta[n].dtype)
         dtypes += [tf.as_dtype(dt), tf.bool]
         shapes += [(b, h, w), (h, w)]
 

@@ -88,7 +88,7 @@ class PatchDataset(_TorchDataset):
         bad = [o for o in self.outputs if o not in known]
         if bad:
             raise ConfigError(f"{path}: unknown outputs {bad}; available: {known}")
-        self.labels = {n for n, o in self.ds.manifest["outputs"].items() if o["kind"] != "raster"}
+        self.labels = {n for n, o in self.ds.specs.items() if o.kind != "raster"}
         self.transform = transform
         self.scales = scales(self.ds.manifest, self.outputs) if scale else {}
         self.normalizer = Normalizer(

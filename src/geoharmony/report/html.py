@@ -3,8 +3,10 @@
 It says what went in (inputs table), what came out (outputs, patches per region and
 split), where the patches are (study area, centres, patch grids), how each modality's
 footprint relates to the others (footprints and patch figures for a few sampled
-patches), and what to worry about (warnings computed from the manifest and index).
-Images are embedded as base64 PNGs; the page needs nothing else.
+patches), and what to worry about (:func:`geoharmony.qa.checks.review`'s findings).
+The page is filled from the template blocks of ``report.html`` and styled by
+``report.css`` (both shipped beside this module); images are embedded as base64 PNGs
+(JPEG when large), so the page needs nothing else.
 """
 
 from __future__ import annotations
@@ -13,213 +15,108 @@ import base64
 import html
 import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from pyproj import CRS
 
-from geoharmony.viz.source import Source, fmt_m, load_source
+from geoharmony.io.atomic import write_text_atomic
+from geoharmony.qa import checks
+from geoharmony.qa.checks import NATIVE_MESSAGE, Finding
+from geoharmony.qa.fmt import crs_short, fmt_bytes, fmt_m
+from geoharmony.viz.source import Source, VizInputError, load_source
 
-#: The warning every native-mode dataset with differing footprints must show.
-NATIVE_MESSAGE = (
-    "modalities have different footprints: pixel (i, j) is not the same ground location "
-    "across modalities; use `footprint` or `resample` for pixel-wise fusion"
-)
+__all__ = ["NATIVE_MESSAGE", "Finding", "build_report", "review", "write_report"]
 
-
-MODE_TEXT = {
-    "native": (
-        "Native mode: every modality is cut as a patch of the same number of pixels at its own "
-        "resolution, all centred on the same ground point, so coarser modalities cover more "
-        "ground (see the footprint figures)."
-    ),
-    "footprint": (
-        "Footprint mode: every modality covers the reference patch's ground footprint at its "
-        "own resolution, so coarser modalities have fewer pixels per patch."
-    ),
-    "resample": (
-        "Resample mode: every modality was warped onto the reference patch grid, so pixel "
-        "(i, j) is the same ground location in every modality."
-    ),
-}
+#: Figures whose PNG is larger than this are embedded as JPEG (photographic content).
+PNG_MAX_BYTES = 350_000
+_LABELS = {"error": "Error", "warning": "Warning", "note": "Note"}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One item of "what to worry about": ``level`` is ``"warning"`` or ``"note"``."""
+# -- templates ---------------------------------------------------------------------------
+@cache
+def _blocks() -> dict[str, Template]:
+    """The named blocks of ``report.html`` (``<!--# name -->`` starts one)."""
+    text = resources.files("geoharmony.report").joinpath("report.html").read_text("utf-8")
+    parts = re.split(r"^<!--# (\w+) -->\n", text, flags=re.MULTILINE)
+    return {parts[k]: Template(parts[k + 1].rstrip("\n")) for k in range(1, len(parts) - 1, 2)}
 
-    level: str
-    text: str
+
+@cache
+def _css() -> str:
+    return resources.files("geoharmony.report").joinpath("report.css").read_text("utf-8")
 
 
-# -- findings ------------------------------------------------------------------------
-def review(src: Source) -> list[Finding]:
+def render(block: str, **values: Any) -> str:
+    """Fill template ``block``; values are escaped unless their name ends in ``_html``."""
+    safe = {k: (str(v) if k.endswith("_html") else _e(v)) for k, v in values.items()}
+    return _blocks()[block].substitute(safe)
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _with_code(text: str) -> str:
+    """Escape text, then render `backticked` words as code."""
+    pieces = str(text).split("`")
+    return "".join(render("code", text=p) if i % 2 else _e(p) for i, p in enumerate(pieces))
+
+
+def _numeric(s: str) -> bool:
+    t = str(s).replace(",", "").replace("%", "").replace(" ", "")
+    try:
+        float(t)
+    except ValueError:
+        return False
+    return True
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, total_last: bool = False
+) -> str:
+    body = []
+    for k, r in enumerate(rows):
+        cells = "".join(render("td_num" if _numeric(c) else "td", text=c) for c in r)
+        tr = "tr_total" if total_last and k == len(rows) - 1 else "tr"
+        body.append(render(tr, cells_html=cells))
+    head = "".join(render("th", text=h) for h in header)
+    return render("table", head_html=head, rows_html="\n".join(body))
+
+
+# -- findings ----------------------------------------------------------------------------
+def review(src: Any) -> list[Finding]:
     """What a reviewer must see about a dataset (or a plan), most important first."""
-    from geoharmony.viz.footprints import corners, patch_crs, rotation_deg
+    s = load_source(src)
+    return checks.review(s.plan, s.index, s.manifest or None)
 
-    out: list[Finding] = []
-    idx = src.index
-    rid = src.regions[0].id
-    mods = src.modalities
-    if len(idx) == 0:
-        return [
-            Finding("warning", "the dataset has no patches: nothing lies inside the study area")
-        ]
-    # footprints: does pixel (i, j) mean the same ground in every modality?
-    k = 0
-    crs = patch_crs(src, k)
-    ref_c = corners(src, src.reference, k, crs)
-    ref_res = max(src.resolution_m(src.reference, rid))
-    sizes = ", ".join(
-        f"{m} {fmt_m(src.outputs[m].width * src.resolution_m(m, rid)[0])}" for m in mods
-    )
-    mismatch = {}
-    for m in mods:
-        c = corners(src, m, k, crs)
-        dist = float(np.max(np.hypot(*(c - ref_c).T)))
-        if dist > 0.5 * max(ref_res, max(src.resolution_m(m, rid))):
-            mismatch[m] = (dist, rotation_deg(c) - rotation_deg(ref_c))
-    if mismatch and src.mode == "native":
-        out.append(Finding("warning", f"{NATIVE_MESSAGE} (patch side: {sizes})."))
-    elif mismatch:
-        parts = [
-            f"{m}: corners up to {fmt_m(d)} apart, rotated {rot:+.2f}°"
-            for m, (d, rot) in mismatch.items()
-        ]
-        out.append(
-            Finding(
-                "warning",
-                f"in {src.mode} mode the footprints still differ from the reference "
-                f"'{src.reference}' ({'; '.join(parts)}): pixel (i, j) is not the same ground "
-                "location across modalities; use `resample` for pixel-wise fusion.",
-            )
-        )
-    # data validity
-    for name in src.outputs:
-        col = f"{name}_valid_fraction"
-        if col not in idx:
-            continue
-        v = idx[col].to_numpy(float)
-        none, low = int((v <= 0).sum()), int((v < 0.5).sum())
-        if low:
-            out.append(
-                Finding(
-                    "warning",
-                    f"{name}: {low} of {len(v)} patches have less than 50 % valid pixels"
-                    + (f" ({none} have none)" if none else "")
-                    + "; filter on the index's "
-                    f"{col} column or use the masks in training.",
-                )
-            )
-    # alignment bound (should never trip: a broken invariant if it does)
-    for m in mods:
-        col = f"{m}_offset_m"
-        if col in idx and len(idx):
-            rx, ry = src.resolution_m(m, rid)
-            worst = float(idx[col].max())
-            if worst > 0.5 * math.hypot(rx, ry) * 1.001 + 1e-6:
-                out.append(
-                    Finding(
-                        "warning",
-                        f"{m}: an alignment offset of {worst:.2f} m exceeds half a pixel "
-                        f"({0.5 * math.hypot(rx, ry):.2f} m); the dataset is not aligned as "
-                        "promised.",
-                    )
-                )
-    # overlapping patches and splits
-    if src.stride < src.patch_size and "split" in idx and idx["split"].nunique() > 1:
-        out.append(
-            Finding(
-                "warning",
-                f"patches overlap (stride {src.stride} < patch size {src.patch_size} px): "
-                "neighbouring patches in different splits share pixels (train/test leakage "
-                "at split boundaries).",
-            )
-        )
-    if "split" in idx:
-        present = set(idx["split"].astype(str))
-        missing = [s for s in ("train", "val", "test") if s not in present]
-        if "unassigned" in present:
-            n = int((idx["split"] == "unassigned").sum())
-            out.append(
-                Finding(
-                    "warning", f"{n} patches are in regions not listed in any split ('unassigned')."
-                )
-            )
-        if missing and len(present) > 0:
-            out.append(
-                Finding(
-                    "note",
-                    f"no patches in split(s) {', '.join(missing)}; "
-                    f"present: {', '.join(sorted(present))}.",
-                )
-            )
-    # inputs: nodata, CRSs, geographic pixels, files changed
-    crss: dict[str, list[str]] = {}
-    for m in mods:
-        inp = src.inputs[rid][m]
-        crss.setdefault(_crs_short(inp.grid.crs), []).append(m)
-        if inp.nodata is None:
-            out.append(
-                Finding(
-                    "warning",
-                    f"{m} declares no nodata value: only pixels outside the raster are masked; "
-                    "fill values inside it (e.g. 0) count as valid. Set [modalities."
-                    f"{m}].nodata if it has one.",
-                )
-            )
-        if inp.grid.is_geographic:
-            rx, ry = inp.grid.resolution_m
-            out.append(
-                Finding(
-                    "note",
-                    f"{m} is in a geographic CRS ({_crs_short(inp.grid.crs)}): its pixels are "
-                    f"{rx:.3g} \u00d7 {ry:.3g} m at the raster's centre and change with latitude.",
-                )
-            )
-    if len(crss) > 1:
-        groups = "; ".join(f"{c}: {', '.join(ms)}" for c, ms in crss.items())
-        out.append(
-            Finding(
-                "note",
-                f"inputs come in {len(crss)} CRSs ({groups}); each window was chosen on its "
-                "raster's own grid after transforming the patch centre (nothing was reprojected "
-                "in native/footprint mode), so footprints of other CRSs are rotated.",
-            )
-        )
-    if src.mode == "resample":
-        out.append(
-            Finding(
-                "note",
-                f"resample mode: every modality was warped onto the '{src.reference}' patch grid; "
-                "continuous data are interpolated (bilinear unless configured), categorical ones "
-                "use nearest neighbour.",
-            )
-        )
+
+# -- tables ------------------------------------------------------------------------------
+def _input_sizes(src: Source) -> dict[str, int | None]:
+    """File sizes recorded at extraction (a dataset) or found now (a configuration)."""
+    recorded = {
+        str(rec["path"]): rec.get("size")
+        for per in src.manifest.get("inputs", {}).get("modalities", {}).values()
+        for rec in per.values()
+    }
+    out: dict[str, int | None] = {}
     for per in src.inputs.values():
-        for m, inp in per.items():
-            if not inp.path.exists():
-                out.append(Finding("warning", f"{m}: input {inp.path} no longer exists."))
-            elif inp.size is not None and inp.path.stat().st_size != inp.size:
-                out.append(
-                    Finding("warning", f"{m}: input {inp.path} changed size since extraction.")
-                )
-        if len(src.inputs) > 20:
-            break
-    order = {"warning": 0, "note": 1}
-    return sorted(out, key=lambda f: order.get(f.level, 2))
+        for inp in per.values():
+            p = str(inp.path)
+            if p in recorded:
+                out[p] = recorded[p]
+            else:
+                out[p] = os.stat(p).st_size if os.path.exists(p) else None
+    return out
 
 
-def _crs_short(crs: CRS) -> str:
-    code = crs.to_epsg()
-    return f"EPSG:{code}" if code else (crs.name or "custom CRS")
-
-
-# -- tables ------------------------------------------------------------------------
 def inputs_table(src: Source, *, max_rows: int = 60) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the inputs table (one row per distinct input file)."""
     header = [
@@ -233,9 +130,8 @@ def inputs_table(src: Source, *, max_rows: int = 60) -> tuple[list[str], list[li
         "nodata",
         "bands",
     ]
-    multi = len({str(i.path) for per in src.inputs.values() for i in per.values()}) > len(
-        src.modalities
-    )
+    sizes = _input_sizes(src)
+    multi = len(sizes) > len(src.modalities)
     if multi:
         header.insert(1, "region")
     rows = []
@@ -255,10 +151,10 @@ def inputs_table(src: Source, *, max_rows: int = 60) -> tuple[list[str], list[li
             row = [
                 m,
                 inp.path.name,
-                f"{_crs_short(crs)} ({crs.name})",
+                f"{crs_short(crs)} ({crs.name})",
                 res,
                 f"{inp.grid.width} \u00d7 {inp.grid.height}",
-                _bytes(inp.size),
+                fmt_bytes(sizes.get(str(inp.path))),
                 inp.dtype,
                 "none" if inp.nodata is None else f"{inp.nodata:g}",
                 bands,
@@ -287,20 +183,16 @@ def outputs_table(src: Source) -> tuple[list[str], list[list[str]]]:
     ]
     rows = []
     rid = src.regions[0].id
+    kinds = {"raster": "raster", "vector": "label: vector burn", "d8": "label: D8"}
     for n, o in src.outputs.items():
         rx, ry = src.resolution_m(n, rid)
         col = f"{n}_valid_fraction"
         v = src.index[col].to_numpy(float) if col in src.index else None
-        kind = (
-            "raster"
-            if o.kind == "raster"
-            else ("label: vector burn" if o.kind == "vector" else "label: D8")
-        )
         grid = o.grid_of if src.mode != "resample" else src.reference
         rows.append(
             [
                 n,
-                kind,
+                kinds.get(o.kind, o.kind),
                 f"{o.bands} \u00d7 {o.height} \u00d7 {o.width}",
                 o.dtype,
                 f"{grid} ({rx:.3g} m)",
@@ -316,10 +208,9 @@ def outputs_table(src: Source) -> tuple[list[str], list[list[str]]]:
 def splits_table(src: Source, *, max_regions: int = 30) -> tuple[list[str], list[list[str]]]:
     """Patches per region (rows) and split (columns), with totals."""
     idx = src.index
-    splits = [
-        s for s in ("train", "val", "test", "unassigned") if s in set(idx["split"].astype(str))
-    ]
-    splits += sorted(set(idx["split"].astype(str)) - set(splits))
+    present = set(idx["split"].astype(str))
+    splits = [s for s in ("train", "val", "test", "unassigned") if s in present]
+    splits += sorted(present - set(splits))
     ct = idx.groupby(["region", "split"]).size().unstack(fill_value=0)
     header = ["region", *splits, "total"]
     rows = []
@@ -350,12 +241,15 @@ def offsets_table(src: Source) -> tuple[list[str], list[list[str]]]:
     ]
     rows = []
     rid = src.regions[0].id
+    idx = src.index
+    zeros = np.zeros(len(idx))
+
+    def col(name: str) -> np.ndarray:
+        return idx[name].to_numpy(float) if name in idx else zeros
+
     for m in src.modalities:
-        idx = src.index
         rx, ry = src.resolution_m(m, rid)
-        off = idx[f"{m}_offset_m"].to_numpy(float) if f"{m}_offset_m" in idx else np.zeros(len(idx))
-        dc = np.abs(idx[f"{m}_dcol"].to_numpy(float)) if f"{m}_dcol" in idx else np.zeros(len(idx))
-        dr = np.abs(idx[f"{m}_drow"].to_numpy(float)) if f"{m}_drow" in idx else np.zeros(len(idx))
+        off, dc, dr = col(f"{m}_offset_m"), np.abs(col(f"{m}_dcol")), np.abs(col(f"{m}_drow"))
         rows.append(
             [
                 m,
@@ -369,90 +263,36 @@ def offsets_table(src: Source) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)  # pragma: no cover
-
-
-# -- HTML ------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:0;
-color:#1d1d1f;background:#fafafa;line-height:1.45}
-main{max-width:1400px;margin:0 auto;padding:24px 28px 60px;background:#fff}
-h1{font-size:1.7em;margin:.2em 0}
-h2{border-bottom:2px solid #e3e3e3;padding-bottom:4px;margin-top:2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
-th,td{border:1px solid #d6d6d6;padding:4px 9px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.total td{font-weight:600;background:#f7f7f7}
-figure{margin:1.2em 0;padding:0}figure img{max-width:100%;height:auto;border:1px solid #e0e0e0}
-figcaption{font-size:.92em;color:#444;margin-top:.4em}
-.warning{background:#fff4e5;border-left:5px solid #f08c00;padding:8px 12px;margin:6px 0}
-.note{background:#eef5ff;border-left:5px solid #3d7bd9;padding:8px 12px;margin:6px 0}
-.ok{background:#ecf8ee;border-left:5px solid #2e9e44;padding:8px 12px;margin:6px 0}
-.meta{color:#555;font-size:.95em}code{background:#f2f2f2;padding:0 3px;border-radius:3px}
-nav a{margin-right:14px}pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:.85em}
-"""
-
-
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], *, total_last: bool = False
-) -> str:
-    out = [
-        "<table>",
-        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
-        "<tbody>",
-    ]
-    for k, r in enumerate(rows):
-        cls = ' class="total"' if total_last and k == len(rows) - 1 else ""
-        cells = "".join(
-            f'<td class="num">{_e(c)}</td>' if _numeric(c) else f"<td>{_e(c)}</td>" for c in r
-        )
-        out.append(f"<tr{cls}>{cells}</tr>")
-    out += ["</tbody>", "</table>"]
-    return "\n".join(out)
-
-
-def _numeric(s: str) -> bool:
-    t = str(s).replace(",", "").replace("%", "").replace(" ", "")
-    try:
-        float(t)
-    except ValueError:
-        return False
-    return True
-
-
-#: Figures whose PNG is larger than this are embedded as JPEG (photographic content).
-PNG_MAX_BYTES = 350_000
-
-
-def _img(fig: Figure, alt: str, caption: str) -> str:
+# -- figures -----------------------------------------------------------------------------
+def _img(fig: Figure, alt: str, caption_html: str) -> str:
     from geoharmony.viz.figures import encode_figure
 
     raw, mime = encode_figure(fig, max_png=PNG_MAX_BYTES)
     data = base64.b64encode(raw).decode("ascii")
-    return (
-        f'<figure><img src="data:{mime};base64,{data}" alt="{_e(alt)}" />'
-        f"<figcaption>{caption}</figcaption></figure>"
-    )
+    return render("figure", mime=mime, data=data, alt=alt, caption_html=caption_html)
 
 
-def _figure(make: Callable[[], Figure], alt: str, caption: str) -> str:
+def _figure(make: Callable[[], Figure], alt: str, caption: str, **values: Any) -> str:
     """Render one figure; a failure becomes a visible warning instead of a broken report."""
     try:
-        return _img(make(), alt, caption)
+        return _img(make(), alt, render(caption, **values))
     except Exception as exc:  # the report must still be written; say what failed
-        why = f"{_e(type(exc).__name__)}: {_e(exc)}"
-        return f'<div class="warning">Figure "{_e(alt)}" could not be drawn: {why}</div>'
+        return render("figure_failed", alt=alt, why=f"{type(exc).__name__}: {exc}")
+
+
+def _findings_html(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return render("no_findings")
+    return "\n".join(
+        render(
+            "finding",
+            severity=f.severity,
+            label=_LABELS.get(f.severity, f.severity),
+            text_html=_with_code(f.message),
+            code=f.code,
+        )
+        for f in findings
+    )
 
 
 def build_report(source: Any, *, n_patches: int = 3, seed: int = 0, dpi: float = 90) -> str:
@@ -466,171 +306,117 @@ def build_report(source: Any, *, n_patches: int = 3, seed: int = 0, dpi: float =
     from geoharmony.viz.study_area import plot_study_area
 
     src = load_source(source)
-    m = src.manifest
+    m: Mapping[str, Any] = src.manifest
     idx = src.index
     n = len(idx)
-    findings = review(src)
-    title = f"geoharmony report: {Path(src.label).name}"
-    parts: list[str] = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8" />',
-        '<meta name="viewport" content="width=device-width, initial-scale=1" />',
-        f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-        f"<h1>{_e(title)}</h1>",
-    ]
-    created = m.get("created", "")
-    version = m.get("geoharmony", "")
-    parts.append(
-        f'<p class="meta">Dataset <code>{_e(src.label)}</code>'
-        + (f", written {_e(created)} by geoharmony {_e(version)}" if created else "")
-        + f". {n:,} patches"
-        + (f" kept of {src.n_candidates:,} lattice points" if src.n_candidates else "")
-        + f" in {len(src.regions)} region(s); mode <b>{_e(src.mode)}</b>, "
-        f"reference <b>{_e(src.reference)}</b>, "
-        f"patch {src.patch_size} px, stride {src.stride} px, keep <code>{_e(src.keep)}</code>.</p>"
-    )
-    parts.append(f"<p>{_e(MODE_TEXT.get(src.mode, ''))}</p>")
-    parts.append(
-        '<nav><a href="#warnings">What to worry about</a><a href="#inputs">Inputs</a>'
-        '<a href="#outputs">Outputs</a><a href="#where">Where the patches are</a>'
-        '<a href="#footprints">Footprints</a><a href="#quality">Quality</a>'
-        '<a href="#config">Configuration</a></nav>'
-    )
-    # warnings
-    parts.append('<h2 id="warnings">What to worry about</h2>')
-    if not findings:
-        parts.append('<div class="ok">Nothing found: footprints agree, all data valid.</div>')
-    for f in findings:
-        label = "Warning" if f.level == "warning" else "Note"
-        parts.append(f'<div class="{f.level}"><b>{label}:</b> {_code(f.text)}</div>')
-    # inputs
-    parts.append('<h2 id="inputs">What went in</h2>')
-    parts.append(
-        f"<p>Boundary <code>{_e(src.study_area.boundary)}</code>"
-        + (
-            f", one region per <code>{_e(src.study_area.id_field)}</code>"
-            if src.study_area.id_field
-            else ""
-        )
-        + (f", filtered by <code>{_e(src.study_area.where)}</code>" if src.study_area.where else "")
-        + f", buffer {src.study_area.buffer_m:g} m. Rasters:</p>"
-    )
-    parts.append(_table(*inputs_table(src)))
-    # outputs
-    parts.append('<h2 id="outputs">What came out</h2>')
-    store = m.get("store", {})
-    if store:
-        parts.append(
-            f"<p>Store: {_e(store.get('format', ''))} (<code>{_e(store.get('path', ''))}</code>, "
-            f"{_e(store.get('compression', ''))}), index <code>index.parquet</code> "
-            "(one row per patch, "
-            "EPSG:4326, with each modality's footprint, window, offset and valid fraction).</p>"
-        )
-    parts.append(_table(*outputs_table(src)))
-    parts.append("<h3>Patches per region and split</h3>")
-    if "split" in idx:
-        parts.append(_table(*splits_table(src), total_last=True))
-    # where
-    parts.append('<h2 id="where">Where the patches are</h2>')
-    parts.append(
-        _figure(
-            lambda: plot_study_area(src, dpi=dpi),
-            "study area",
-            "The study area: boundary (green), buffered boundary (red) and the bounding box "
-            "of the buffered area (blue), computed from the configuration, over a hillshade; "
-            "dashed lines are the input rasters' extents.",
-        )
-    )
-    parts.append(
+    sa = src.study_area
+    where = [
+        _figure(lambda: plot_study_area(src, dpi=dpi), "study area", "caption_study_area"),
         _figure(
             lambda: plot_centers(src, dpi=dpi),
             "patch centres",
-            f"Every lattice point of the reference '{_e(src.reference)}' near the study area "
-            "(blue) "
-            f"and the {n:,} kept as patch centres (red), in the reference raster's own CRS.",
-        )
-    )
+            "caption_centers",
+            reference=src.reference,
+            n_patches=f"{n:,}",
+        ),
+    ]
     for mod in src.modalities:
-        parts.append(
+        where.append(
             _figure(
                 lambda mod=mod: plot_grid(src, mod, dpi=dpi),  # type: ignore[misc]
                 f"patch grid {mod}",
-                f"All {n:,} footprints of <b>{_e(mod)}</b> over the {_e(mod)} raster in its "
-                "own CRS, "
-                "coloured by split; the boundary is on top.",
+                "caption_grid",
+                n_patches=f"{n:,}",
+                modality=mod,
             )
         )
-    # footprints and patches
-    parts.append('<h2 id="footprints">How the modalities relate: sampled patches</h2>')
-    parts.append(
-        "<p>For each sampled patch: the true ground footprint of every modality (left; a "
-        "zoom on the centre shows each raster's pixel edges and window centre), then the "
-        "patch itself three ways: each output in its own real-world extent, in pixel "
-        "coordinates (the red + is the patch centre), and all on one common extent.</p>"
-    )
+    samples = []
     for k, why in sample_patches(src, n_patches, seed=seed):
         pid = str(idx["patch_id"].iloc[k])
-        parts.append(f"<h3>Patch {_e(pid)} (#{k}): {_e(why)}</h3>")
-        parts.append(
+        figs = [
             _figure(
                 lambda k=k: plot_footprints(src, k, dpi=dpi),  # type: ignore[misc]
                 f"footprints {pid}",
-                "Footprints in a local azimuthal-equidistant CRS centred on the patch; "
-                "the label gives each modality's resolution, size in pixels and metres, area "
-                "relative to the reference and rotation.",
-            )
-        )
-        parts.append(
+                "caption_footprints",
+            ),
             _figure(
                 lambda k=k: plot_patch(src, k, dpi=min(dpi, 80)),  # type: ignore[misc]
                 f"patch {pid}",
-                "Rows: own real-world extent; pixel grid; one common extent. Hatched = no data.",
-            )
-        )
-    # quality
-    parts.append('<h2 id="quality">Quality</h2>')
+                "caption_patch",
+            ),
+        ]
+        samples.append(render("sample", patch_id=pid, k=k, why=why, figures_html="\n".join(figs)))
+    quality = []
     if any(f"{o}_valid_fraction" in idx for o in src.outputs):
-        parts.append(
+        quality.append(
             _figure(
                 lambda: plot_valid_fractions(src, dpi=dpi),
                 "valid fraction histograms",
-                "Share of valid pixels per patch for every output (the dotted line is 50 %).",
+                "caption_valid",
             )
         )
-    parts.append(
+    quality.append(
         _figure(
-            lambda: plot_offsets(src, dpi=dpi),
-            "alignment offset histograms",
-            "Distance between each modality's window centre and the patch centre; it can never "
-            "exceed half a pixel per axis (red dashed line: half the pixel diagonal).",
+            lambda: plot_offsets(src, dpi=dpi), "alignment offset histograms", "caption_offsets"
         )
     )
-    parts.append(_table(*offsets_table(src)))
-    # config
-    parts.append('<h2 id="config">Configuration and versions</h2>')
-    cfg = m.get("config") or (src.config.to_dict() if src.config is not None else {})
-    parts.append(
-        "<details><summary>Resolved configuration</summary><pre>"
-        + _e(json.dumps(cfg, indent=2, default=str))
-        + "</pre></details>"
-    )
+    quality.append(_table(*offsets_table(src)))
+    store = m.get("store", {})
     vers = m.get("versions", {})
-    if vers:
-        parts.append(_table(["package", "version"], [[k, str(v)] for k, v in vers.items()]))
-    parts += ["</main>", "</body>", "</html>", ""]
-    return "\n".join(parts)
-
-
-def _code(text: str) -> str:
-    """Escape text, then render `backticked` words as code."""
-    pieces = _e(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+    created = m.get("created", "")
+    title = f"geoharmony report: {Path(src.label).name}"
+    return (
+        render(
+            "page",
+            title=title,
+            css_html=_css().strip(),
+            label=src.label,
+            written_html=(
+                render("written", created=created, version=m.get("geoharmony", ""))
+                if created
+                else ""
+            ),
+            n_patches=f"{n:,}",
+            kept_html=(
+                render("kept", n_candidates=f"{src.n_candidates:,}") if src.n_candidates else ""
+            ),
+            n_regions=len(src.regions),
+            mode=src.mode,
+            reference=src.reference,
+            patch_size=src.patch_size,
+            stride=src.stride,
+            keep=src.keep,
+            mode_text_html=render(f"mode_{src.mode}") if f"mode_{src.mode}" in _blocks() else "",
+            findings_html=_findings_html(review(src)),
+            boundary=sa.boundary,
+            id_field_html=render("id_field", id_field=sa.id_field) if sa.id_field else "",
+            filter_html=render("filter", where=sa.where) if sa.where else "",
+            buffer_m=f"{sa.buffer_m:g}",
+            inputs_html=_table(*inputs_table(src)),
+            store_html=(
+                render(
+                    "store",
+                    format=store.get("format", ""),
+                    path=store.get("path", ""),
+                    compression=store.get("compression", ""),
+                )
+                if store
+                else ""
+            ),
+            outputs_html=_table(*outputs_table(src)),
+            splits_html=_table(*splits_table(src), total_last=True) if "split" in idx else "",
+            figures_html="\n".join(where),
+            samples_html="\n".join(samples),
+            quality_html="\n".join(quality),
+            config=json.dumps(src.config.to_dict(), indent=2, default=str),
+            versions_html=(
+                _table(["package", "version"], [[k, str(v)] for k, v in vers.items()])
+                if vers
+                else ""
+            ),
+        )
+        + "\n"
+    )
 
 
 def write_report(
@@ -657,14 +443,9 @@ def write_report(
     Path
         ``out``.
     """
-    from geoharmony.viz.source import VizInputError
-
     path = Path(out)
     if path.suffix.lower() not in (".html", ".htm"):
         raise VizInputError(f"--out {path}: the report is HTML; use a .html file name")
     text = build_report(source, n_patches=n_patches, seed=seed, dpi=dpi)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text, mkdir=True)
     return path

@@ -68,7 +68,7 @@ def draw_background(
     for inp in paths.values():
         if not inp.path.exists():
             continue
-        d, v, t, res_m = maps.read_background(inp.path, crs, bounds, bands=bands, nodata=inp.nodata)
+        d, v, t, res_m = maps.read_background(inp, crs, bounds, bands=bands)
         if data is None or valid is None:
             data, valid = d, v
         else:

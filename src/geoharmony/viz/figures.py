@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from geoharmony.io.atomic import atomic_path
 from geoharmony.viz.source import Source, VizInputError, load_source
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -40,10 +41,8 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> P
         The extension is not one of ``.png``, ``.svg``, ``.pdf``.
     """
     path = check_out(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=dpi or fig.dpi, facecolor="white")
-    tmp.replace(path)
+    with atomic_path(path, mkdir=True) as tmp:
+        fig.savefig(tmp, dpi=dpi or fig.dpi, facecolor="white", format=path.suffix[1:].lower())
     return path
 
 

@@ -19,32 +19,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from pyproj import CRS
 
-from geoharmony.geometry.footprint import transform_points
-from geoharmony.planning.study_area import local_metric_crs
+from geoharmony.geometry.footprint import rotation_deg, transform_points
+from geoharmony.planning import windows
 from geoharmony.viz import maps, style
 from geoharmony.viz.source import WGS84, Source, fmt_m, load_source
 
 
 def patch_crs(src: Source, k: int) -> CRS:
     """A local azimuthal-equidistant CRS centred on patch ``k`` (true metres around it)."""
-    row = src.index.iloc[k]
-    return local_metric_crs(shapely.Point(float(row["lon"]), float(row["lat"])), WGS84)
+    return windows.patch_crs(src.plan, k)
 
 
 def corners(src: Source, name: str, k: int, crs: CRS) -> np.ndarray:
     """Window corners (top-left, top-right, bottom-right, bottom-left) of an output in ``crs``."""
-    g, c0, r0, w, h = src.window(name, k)
-    cols = np.array([c0, c0 + w, c0 + w, c0], float)
-    rows = np.array([r0, r0, r0 + h, r0 + h], float)
-    x, y = g.to_xy(cols, rows)
-    x, y = transform_points(x, y, g.crs, crs)
-    return np.column_stack([x, y])
-
-
-def rotation_deg(c: np.ndarray) -> float:
-    """Angle of a window's top edge from grid east, in degrees (counter-clockwise)."""
-    d = c[1] - c[0]
-    return float(math.degrees(math.atan2(d[1], d[0])))
+    return windows.patch_corners(src.plan, name, k, crs)
 
 
 def describe(src: Source, name: str, k: int) -> str:
@@ -194,8 +182,9 @@ def _zoom(ax: Any, src: Source, k: int, crs: CRS, colors: Mapping[str, str]) -> 
     row = src.index.iloc[k]
     handles = []
     for m in sorted(mods, key=lambda m: -max(src.resolution_m(m, rid))):
-        g, c0, r0, w, h = src.window(m, k)
-        cc, rc = c0 + w / 2.0, r0 + h / 2.0  # window centre (pixel coords)
+        g, win = src.window(m, k)
+        cc = win.col_off + win.width / 2.0  # window centre (pixel coords)
+        rc = win.row_off + win.height / 2.0
         n = math.ceil(half / min(src.resolution_m(m, rid))) + 2
         t = np.linspace(-n, n, 4 * n + 1)
         d = np.arange(-n, n + 1, dtype=float)[:, None]

@@ -3,17 +3,18 @@
 Every map is drawn in exactly one CRS (geographic axes in degrees, or projected axes in
 metres); everything drawn on it is transformed into that CRS first, so degrees and
 metres are never mixed. Background rasters are read decimated and warped onto a display
-grid only for drawing.
+grid only for drawing, through :mod:`geoharmony.io` (the same reads, nodata and warps
+as extraction).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import rasterio
 import shapely
 from affine import Affine
 from matplotlib import patheffects
@@ -26,10 +27,11 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import offset_copy
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from pyproj import CRS, Geod
-from rasterio.enums import Resampling
-from rasterio.warp import reproject, transform_bounds
 
 from geoharmony.geometry.footprint import to_crs
+from geoharmony.geometry.grid import Grid
+from geoharmony.io.raster_info import RasterInfo
+from geoharmony.io.warp import read_onto
 
 NODATA_FACE = "#e4e4e4"
 NODATA_EDGE = "#b0b0b0"
@@ -333,15 +335,17 @@ def geoms_to(geoms: Any, src: CRS, dst: CRS) -> np.ndarray:
 
 # -- background rasters ---------------------------------------------------------------
 def read_background(
-    path: Any,
+    info: RasterInfo,
     dst_crs: CRS,
     dst_bounds: Sequence[float],
     *,
     bands: Sequence[int] = (1,),
-    nodata: float | None = None,
     max_px: int = 900,
 ) -> tuple[np.ndarray, np.ndarray, Affine, tuple[float, float]]:
     """A raster read decimated and warped onto a display grid covering ``dst_bounds``.
+
+    Reading, nodata and warping are :func:`geoharmony.io.warp.read_onto`'s; this only
+    chooses the display grid (at most ``max_px`` pixels a side).
 
     Returns
     -------
@@ -353,47 +357,10 @@ def read_background(
     res = max(x1 - x0, y1 - y0) / max_px
     w = max(math.ceil((x1 - x0) / res), 2)
     h = max(math.ceil((y1 - y0) / res), 2)
-    dst_t = Affine(res, 0, x0, 0, -res, y1)
-    out = np.full((len(bands), h, w), np.nan)
-    with rasterio.open(path) as ds:
-        nod = nodata if nodata is not None else ds.nodata
-        sb = transform_bounds(dst_crs, ds.crs, x0, y0, x1, y1, densify_pts=21)
-        inv = ~ds.transform
-        corners = [inv @ (x, y) for x in (sb[0], sb[2]) for y in (sb[1], sb[3])]
-        cols = [c for c, _ in corners]
-        rows = [r for _, r in corners]
-        c0, r0 = max(math.floor(min(cols)), 0), max(math.floor(min(rows)), 0)
-        c1 = min(math.ceil(max(cols)), ds.width)
-        r1 = min(math.ceil(max(rows)), ds.height)
-        if c1 > c0 and r1 > r0:
-            step = max(1.0, max(c1 - c0, r1 - r0) / (2 * max_px))
-            ow, oh = max(int((c1 - c0) / step), 1), max(int((r1 - r0) / step), 1)
-            rwin = rasterio.windows.Window(c0, r0, c1 - c0, r1 - r0)
-            arr = ds.read(list(bands), window=rwin, out_shape=(len(bands), oh, ow)).astype(
-                np.float64
-            )
-            if nod is not None and not np.isnan(nod):
-                arr[arr == nod] = np.nan
-            src_t = (
-                ds.transform
-                @ Affine.translation(c0, r0)
-                @ Affine.scale((c1 - c0) / ow, (r1 - r0) / oh)
-            )
-            for b in range(len(bands)):
-                reproject(
-                    arr[b],
-                    out[b],
-                    src_transform=src_t,
-                    src_crs=ds.crs,
-                    dst_transform=dst_t,
-                    dst_crs=dst_crs,
-                    src_nodata=np.nan,
-                    dst_nodata=np.nan,
-                    resampling=Resampling.bilinear,
-                )
-    valid = np.isfinite(out).all(axis=0)
+    dst = Grid(dst_crs, Affine(res, 0, x0, 0, -res, y1), w, h)
+    out, valid = read_onto(dataclasses.replace(info, bands=tuple(bands)), dst)
     mx, my = metres_per_unit(dst_crs, 0.5 * (x0 + x1), 0.5 * (y0 + y1))
-    return out, valid, dst_t, (res * mx, res * my)
+    return out, valid, dst.transform, (res * mx, res * my)
 
 
 def image_extent(transform: Affine, shape: tuple[int, int]) -> tuple[float, float, float, float]:

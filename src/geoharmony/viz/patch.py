@@ -23,6 +23,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import Affine2D
 
 from geoharmony.geometry.footprint import transform_points
+from geoharmony.planning.windows import patch_centre_pixel
 from geoharmony.viz import maps, style
 from geoharmony.viz.footprints import describe, patch_crs
 from geoharmony.viz.source import WGS84, Source, VizInputError, load_source, read_patch
@@ -41,10 +42,9 @@ def pixel_to_map(src: Source, name: str, k: int, crs: Any) -> Affine2D:
     Exact at the window's corners' frame; over one patch a projection is affine to well
     under a pixel, so images are placed without resampling.
     """
-    g, c0, r0, w, h = src.window(name, k)
-    cols = np.array([c0, c0 + w, c0], float)
-    rows = np.array([r0, r0, r0 + h], float)
-    x, y = g.to_xy(cols, rows)
+    g = src.patch_grid(name, k)
+    w, h = g.width, g.height
+    x, y = g.to_xy(np.array([0, w, 0], float), np.array([0, 0, h], float))
     x, y = transform_points(x, y, g.crs, crs)
     a, d = (x[1] - x[0]) / w, (y[1] - y[0]) / w
     b, e = (x[2] - x[0]) / h, (y[2] - y[0]) / h
@@ -53,12 +53,7 @@ def pixel_to_map(src: Source, name: str, k: int, crs: Any) -> Affine2D:
 
 def centre_pixel(src: Source, name: str, k: int) -> tuple[float, float]:
     """The patch centre in the output's window pixel coordinates ``(col, row)``."""
-    o = src.outputs[name]
-    if src.mode == "resample":
-        return (o.width / 2.0, o.height / 2.0)
-    base = o.grid_of
-    row = src.index.iloc[k]
-    return (o.width / 2.0 - float(row[f"{base}_dcol"]), o.height / 2.0 - float(row[f"{base}_drow"]))
+    return patch_centre_pixel(src.plan, name, k)
 
 
 def plot_patch(

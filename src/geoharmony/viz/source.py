@@ -1,92 +1,121 @@
-"""What the figures draw from: a configuration (before extraction) or a written dataset.
+"""What the figures draw from: a plan, with its patch index, and the dataset if written.
 
-Both are turned into one read-only :class:`Source`: the regions (boundary and buffered
-polygon), every input raster's grid and path, the patch table with footprints (the plan's
-GeoDataFrame or the dataset's index) and the outputs' descriptions. Figures never care
-which of the two they were given, except :func:`read_patch`, which reads pixels from the
-store when there is one and from the input rasters otherwise.
+A configuration (before extraction) and a dataset folder (after) both come down to the
+same :class:`~geoharmony.planning.plan.Plan`: computed from the configuration, or read
+from the dataset's ``plan.json``. :class:`Source` is a thin adapter over it (names the
+figures use, lookups by patch and region); it re-reads nothing: no boundary file, no
+raster header. Only :func:`read_patch` reads pixels: from the store when there is one,
+else from the input rasters through :mod:`geoharmony.io`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from affine import Affine
 from pyproj import CRS
 
 from geoharmony.errors import GeoharmonyError, InputError
 from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.window import Window, Windows
 from geoharmony.io.manifest import MANIFEST
+from geoharmony.io.raster_info import RasterInfo
 from geoharmony.planning.config import Config, StudyAreaConfig, load_config
-from geoharmony.planning.study_area import Region, load_regions
+from geoharmony.planning.plan import OutputSpec, Plan
+from geoharmony.planning.study_area import Region
+from geoharmony.planning.windows import output_grid, patch_grid, patch_window
+from geoharmony.qa.fmt import fmt_m
 
 WGS84 = CRS.from_epsg(4326)
+__all__ = ["WGS84", "Source", "VizInputError", "fmt_m", "load_source", "read_patch"]
 
 
 class VizInputError(GeoharmonyError, ValueError):
     """A figure was asked for something the source does not have (patch, modality, region)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    """One input raster as the figures need it."""
-
-    name: str
-    region: str
-    path: Path
-    grid: Grid
-    dtype: str
-    nodata: float | None
-    bands: tuple[int, ...]
-    count: int
-    size: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutputInfo:
-    """One output array family (a modality or a label)."""
-
-    name: str
-    kind: str  # "raster" | "vector" | "d8"
-    dtype: str
-    bands: int
-    height: int
-    width: int
-    grid_of: str
-    codes: Mapping[str, int] | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Source:
-    """A configuration or dataset, seen by the figures (read only).
+    """A plan seen by the figures (read only).
 
-    ``index`` has one row per patch (EPSG:4326) with ``center_x``/``center_y`` in the
-    region's reference CRS, each modality's window columns and ``<m>_footprint``
-    polygons; for a dataset also ``<name>_valid_fraction``.
+    ``index`` has one row per patch (EPSG:4326): the plan's table plus ``<m>_footprint``
+    polygons; for a dataset also ``<name>_valid_fraction``. ``dataset`` is the written
+    :class:`~geoharmony.reading.dataset.Dataset` (None before extraction).
     """
 
-    kind: str  # "config" | "dataset"
-    label: str
-    regions: tuple[Region, ...]
-    study_area: StudyAreaConfig
-    reference: str
-    mode: str
-    patch_size: int
-    stride: int
-    keep: str
-    inputs: Mapping[str, Mapping[str, Input]]  # region id -> modality -> input
-    outputs: Mapping[str, OutputInfo]
+    plan: Plan
     index: Any
-    n_candidates: int
-    config: Config | None = None
+    label: str
     dataset: Any = None
-    manifest: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- the plan, by the names the figures use -----------------------------------------
+    @property
+    def kind(self) -> str:
+        """``"dataset"`` after extraction, ``"config"`` before."""
+        return "config" if self.dataset is None else "dataset"
+
+    @property
+    def manifest(self) -> Mapping[str, Any]:
+        """The dataset's manifest (empty before extraction)."""
+        return {} if self.dataset is None else self.dataset.manifest
+
+    @property
+    def config(self) -> Config:
+        """The resolved configuration."""
+        return self.plan.config
+
+    @property
+    def regions(self) -> tuple[Region, ...]:
+        """The regions (polygons as planned)."""
+        return self.plan.regions
+
+    @property
+    def study_area(self) -> StudyAreaConfig:
+        """The ``[study_area]`` table."""
+        return self.plan.config.study_area
+
+    @property
+    def reference(self) -> str:
+        """The reference modality."""
+        return self.plan.reference
+
+    @property
+    def mode(self) -> str:
+        """The harmonisation mode."""
+        return self.plan.mode
+
+    @property
+    def patch_size(self) -> int:
+        """Reference patch size (pixels)."""
+        return self.plan.config.grid.patch_size
+
+    @property
+    def stride(self) -> int:
+        """Lattice stride (reference pixels)."""
+        return self.plan.config.grid.stride
+
+    @property
+    def keep(self) -> str:
+        """The ``[grid].keep`` rule."""
+        return self.plan.config.grid.keep
+
+    @property
+    def inputs(self) -> Mapping[str, Mapping[str, RasterInfo]]:
+        """Region id -> modality -> input raster."""
+        return self.plan.sources
+
+    @property
+    def outputs(self) -> Mapping[str, OutputSpec]:
+        """Every output (modalities, then labels)."""
+        return self.plan.outputs
+
+    @property
+    def n_candidates(self) -> int:
+        """Lattice points considered before the keep rule."""
+        return self.plan.candidates
 
     # -- selections -------------------------------------------------------------------
     @property
@@ -144,28 +173,14 @@ class Source:
             )
         return k % n
 
-    def window(self, name: str, k: int) -> tuple[Grid, int, int, int, int]:
-        """``(grid, col_off, row_off, width, height)`` of output ``name`` for patch ``k``.
+    # -- geometry of patches: the plan's one answer --------------------------------------
+    def window(self, name: str, k: int) -> tuple[Grid, Window]:
+        """The grid output ``name`` of patch ``k`` lies on and the patch's window on it."""
+        return patch_window(self.plan, name, k)
 
-        Labels use the window of the modality whose grid they share; in ``resample`` mode
-        every output lies on the reference window.
-        """
-        row = self.index.iloc[k]
-        rid = str(row["region"])
-        out = self.outputs[name]
-        if self.mode == "resample":
-            g = self.inputs[rid][self.reference].grid
-            p, s = self.patch_size, self.stride
-            return g, int(row["lattice_j"]) * s, int(row["lattice_i"]) * s, p, p
-        base = out.grid_of
-        g = self.inputs[rid][base].grid
-        return (
-            g,
-            int(row[f"{base}_col_off"]),
-            int(row[f"{base}_row_off"]),
-            int(row[f"{base}_width"]),
-            int(row[f"{base}_height"]),
-        )
+    def patch_grid(self, name: str, k: int) -> Grid:
+        """The grid of output ``name``'s pixels in patch ``k``."""
+        return patch_grid(self.plan, name, k)
 
     def footprint(self, name: str, k: int) -> Any:
         """Footprint polygon (EPSG:4326) of output ``name`` for patch ``k`` (from the index)."""
@@ -174,11 +189,7 @@ class Source:
 
     def resolution_m(self, name: str, rid: str | None = None) -> tuple[float, float]:
         """Ground pixel size of an output's grid (metres)."""
-        rid = rid or self.regions[0].id
-        base = name if name in self.modalities else self.outputs[name].grid_of
-        if self.mode == "resample":
-            base = self.reference
-        return self.inputs[rid][base].grid.resolution_m
+        return output_grid(self.plan, name, rid).resolution_m
 
 
 def _is_int(s: str) -> bool:
@@ -204,141 +215,26 @@ def load_source(obj: Any) -> Source:
     InputError
         The path is neither a configuration file nor a dataset folder.
     """
-    from geoharmony.planning.plan import Plan
-    from geoharmony.reading.dataset import Dataset
+    from geoharmony.planning.frame import plan_frame
+    from geoharmony.planning.plan import compute_plan
+    from geoharmony.reading.dataset import Dataset, open_dataset
 
     if isinstance(obj, Source):
         return obj
     if isinstance(obj, Dataset):
-        return _from_dataset(obj)
+        return Source(obj.plan, obj.index, str(obj.root), obj)
     if isinstance(obj, Config):
-        from geoharmony.planning.plan import compute_plan
-
-        return _from_plan(compute_plan(obj))
+        obj = compute_plan(obj)
     if isinstance(obj, Plan):
-        return _from_plan(obj)
+        return Source(obj, plan_frame(obj), str(obj.config.source))
     path = Path(obj).expanduser()
     if path.is_dir():
-        if not (path / MANIFEST).is_file():
-            from geoharmony.reading.dataset import open_dataset
-
-            open_dataset(path)  # raises DatasetError with the resume hint
-        from geoharmony.reading.dataset import open_dataset
-
-        return _from_dataset(open_dataset(path))
+        return load_source(open_dataset(path))  # raises DatasetError with the resume hint
     if path.is_file():
-        from geoharmony.planning.plan import compute_plan
-
-        return _from_plan(compute_plan(load_config(path)))
+        return load_source(load_config(path))
     raise InputError(
-        f"{path}: not found; give a configuration file (pipeline.toml) or a dataset folder"
-    )
-
-
-def _from_plan(plan: Any) -> Source:
-    from geoharmony.planning.plan import plan_frame
-
-    cfg = plan.config
-    inputs = {
-        rid: {
-            name: Input(
-                name=name,
-                region=rid,
-                path=info.path,
-                grid=info.grid,
-                dtype=info.dtype,
-                nodata=info.nodata,
-                bands=tuple(info.bands),
-                count=info.count,
-                size=info.path.stat().st_size if info.path.exists() else None,
-            )
-            for name, info in infos.items()
-        }
-        for rid, infos in plan.sources.items()
-    }
-    outputs = {
-        n: OutputInfo(n, o.kind, o.dtype, o.bands, o.height, o.width, o.grid_of, o.codes)
-        for n, o in plan.outputs.items()
-    }
-    return Source(
-        kind="config",
-        label=str(cfg.source),
-        regions=tuple(plan.regions),
-        study_area=cfg.study_area,
-        reference=plan.reference,
-        mode=plan.mode,
-        patch_size=cfg.grid.patch_size,
-        stride=cfg.grid.stride,
-        keep=cfg.grid.keep,
-        inputs=inputs,
-        outputs=outputs,
-        index=plan_frame(plan),
-        n_candidates=plan.candidates,
-        config=cfg,
-    )
-
-
-def _study_area_cfg(d: Mapping[str, Any]) -> StudyAreaConfig:
-    names = {f.name for f in dataclasses.fields(StudyAreaConfig)}
-    kw = {k: v for k, v in d.items() if k in names}
-    kw["boundary"] = Path(kw["boundary"])
-    return StudyAreaConfig(**kw)
-
-
-def _from_dataset(ds: Any) -> Source:
-    m = ds.manifest
-    cfg_d = m["config"]
-    sa = _study_area_cfg(cfg_d["study_area"])
-    if not sa.boundary.exists():
-        raise InputError(
-            f"{sa.boundary}: the dataset's boundary file no longer exists ({ds.root}/{MANIFEST} "
-            "config.study_area.boundary); the figures draw it: restore it or re-extract"
-        )
-    regions = tuple(load_regions(sa))
-    inputs: dict[str, dict[str, Input]] = {}
-    for name, per_region in m["inputs"]["modalities"].items():
-        for rid, rec in per_region.items():
-            crs = (
-                CRS.from_wkt(rec["crs_wkt"])
-                if rec.get("crs_wkt")
-                else CRS.from_user_input(rec["crs"])
-            )
-            grid = Grid(crs, Affine(*rec["transform"][:6]), int(rec["width"]), int(rec["height"]))
-            nod = rec.get("nodata")
-            inputs.setdefault(rid, {})[name] = Input(
-                name=name,
-                region=rid,
-                path=Path(rec["path"]),
-                grid=grid,
-                dtype=str(rec["dtype"]),
-                nodata=None if nod is None else float(nod),
-                bands=tuple(int(b) for b in rec.get("bands", [1])),
-                count=int(rec.get("count", len(rec.get("bands", [1])))),
-                size=rec.get("size"),
-            )
-    outputs = {}
-    for name, o in m["outputs"].items():
-        b, h, w = (int(v) for v in o["shape"])
-        outputs[name] = OutputInfo(
-            name, o["kind"], o["dtype"], b, h, w, o.get("grid_of", name), o.get("codes")
-        )
-    p = m["plan"]
-    return Source(
-        kind="dataset",
-        label=str(ds.root),
-        regions=regions,
-        study_area=sa,
-        reference=p["reference"],
-        mode=p["mode"],
-        patch_size=int(p["patch_size"]),
-        stride=int(p["stride"]),
-        keep=str(p["keep"]),
-        inputs=inputs,
-        outputs=outputs,
-        index=ds.index,
-        n_candidates=int(p.get("n_candidates", 0)),
-        dataset=ds,
-        manifest=m,
+        f"{path}: not found; give a configuration file (pipeline.toml) or a dataset folder "
+        f"(one with a {MANIFEST})"
     )
 
 
@@ -358,7 +254,6 @@ def read_patch(src: Source, k: int, names: Sequence[str] | None = None) -> dict[
             f"{src.label}: in resample mode the patch pixels exist only after extraction; "
             "run geoharmony extract and plot the dataset folder"
         )
-    from geoharmony.io.raster_info import RasterInfo
     from geoharmony.io.reader import RasterReader
 
     out: dict[str, np.ndarray] = {}
@@ -366,28 +261,8 @@ def read_patch(src: Source, k: int, names: Sequence[str] | None = None) -> dict[
     for n in names:
         if n not in src.modalities:
             continue
-        inp = src.inputs[rid][n]
-        _, c0, r0, w, h = src.window(n, k)
-        info = RasterInfo(
-            inp.path, inp.grid, inp.count, inp.dtype, inp.nodata, inp.bands, (1, 1), False
-        )
-        with RasterReader(info) as reader:
-            block = reader.read_block(c0, r0, w, h)
+        _, win = src.window(n, k)
+        with RasterReader(src.inputs[rid][n]) as reader:
+            (block,) = reader.read_windows(Windows.from_window(win))
         out[n], out[f"{n}_mask"] = block.data, block.valid
     return out
-
-
-def ground_size(src: Source, name: str, rid: str | None = None) -> tuple[float, float]:
-    """Nominal ground size (metres) of one patch of output ``name``: pixels x resolution."""
-    o = src.outputs[name]
-    rx, ry = src.resolution_m(name, rid)
-    return (o.width * rx, o.height * ry)
-
-
-def fmt_m(v: float) -> str:
-    """A length for people: ``"320 m"``, ``"2.24 km"``."""
-    if not math.isfinite(v):
-        return "?"
-    if abs(v) >= 1000:
-        return f"{v / 1000:.3g} km" if abs(v) < 100_000 else f"{v / 1000:,.0f} km"
-    return f"{v:.3g} m" if abs(v) < 100 else f"{v:.0f} m"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +12,7 @@ from matplotlib.lines import Line2D
 from pyproj import CRS
 
 from geoharmony.geometry.footprint import window_polygons
-from geoharmony.planning.study_area import Region, load_regions, local_metric_crs
+from geoharmony.planning.study_area import Region, local_metric_crs
 from geoharmony.viz import maps, style
 from geoharmony.viz.background import background_modality, draw_background
 from geoharmony.viz.source import WGS84, Source, VizInputError, load_source
@@ -44,9 +43,9 @@ def plot_study_area(
 ) -> Figure:
     """The study area: boundary, buffered boundary and its bounding box over the terrain.
 
-    The buffer and the box are computed by the library from the configuration
-    (``[study_area]``), not read from files. Each input raster's extent is outlined, so
-    partial coverage shows.
+    The buffer and the box are the plan's (``[study_area]`` applied once, at planning;
+    a dataset keeps them in its ``plan.json``), not read from files. Each input raster's
+    extent is outlined, so partial coverage shows.
 
     Parameters
     ----------
@@ -74,17 +73,8 @@ def plot_study_area(
     bg = background_modality(src, background, styles)
     pcrs = plot_crs(src, regions, crs, bg)
     sa = src.study_area
-    if (sa.extent == "bbox" and sa.buffer_m) or sa.keep_in == "boundary":
-        ids = {r.id for r in regions}
-        buffered = {
-            r.id: r.geometry
-            for r in load_regions(dataclasses.replace(sa, extent="boundary", keep_in="buffer"))
-            if r.id in ids
-        }
-    else:
-        buffered = {r.id: r.geometry for r in regions}
     boundary_p = [r.in_crs(pcrs, which="boundary") for r in regions]
-    buffer_p = [Region(r.id, buffered[r.id], r.boundary, r.crs).in_crs(pcrs) for r in regions]
+    buffer_p = [r.in_crs(pcrs, which="buffered") for r in regions]
     bbox_p = [shapely.box(*shapely.bounds(g)) for g in buffer_p]  # one per region
     extents = {}
     for name in src.modalities:

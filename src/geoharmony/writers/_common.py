@@ -9,17 +9,18 @@ the files, and can return fill values for patches that were never written (as Za
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from geoharmony.io.atomic import atomic_file, write_bytes_atomic  # noqa: F401 - re-exported
 from geoharmony.writers.base import ArraySpec, positions  # noqa: F401 - re-exported
+
+#: Write a whole file atomically (see :mod:`geoharmony.io.atomic`).
+write_atomic = write_bytes_atomic
 
 #: Name of the self-description of folder stores.
 STORE_META = "_store.json"
@@ -187,25 +188,3 @@ def check_write(
 def shard_name(shard: int, suffix: str) -> str:
     """File name of shard number ``shard`` (``shard-000012.tar``)."""
     return f"shard-{shard:06d}{suffix}"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    with atomic_file(path) as f:
-        f.write(data)
-
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file that appears at ``path`` only once closed without error.
-
-    A crash leaves at most a ``.tmp-*`` file beside it, never a truncated ``path``.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

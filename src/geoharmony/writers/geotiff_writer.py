@@ -20,9 +20,7 @@ predictor.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -36,6 +34,7 @@ from rasterio.dtypes import check_dtype
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
+from geoharmony.io.atomic import atomic_path
 from geoharmony.writers._common import StoreMeta, check_write, normalize_specs
 from geoharmony.writers.base import ArraySpec, Georef, PatchStore, PatchWriter
 
@@ -233,16 +232,10 @@ class GeoTIFFWriter(PatchWriter):
         }
         if options.get("compress"):
             profile["predictor"] = predictor
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            with rasterio.open(tmp, "w", **profile) as dst:
-                dst.write(bands)
-                if mask is not None:
-                    dst.write_mask(np.where(mask, 255, 0).astype(np.uint8))
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(bands)
+            if mask is not None:
+                dst.write_mask(np.where(mask, 255, 0).astype(np.uint8))
 
     def close(self) -> None:
         """Nothing stays open between calls."""

@@ -37,6 +37,7 @@ from numcodecs.checksum32 import CRC32C
 from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec, Crc32cCodec, ShardingCodec
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
+from geoharmony.io.atomic import write_bytes_atomic
 from geoharmony.writers.base import ArraySpec, PatchStore, PatchWriter
 
 #: ``[output].compression`` -> (Blosc compressor, level), all with bit-shuffle.
@@ -158,16 +159,8 @@ def encode_shard(layout: _ShardLayout, data: np.ndarray) -> bytes:
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write a file under a temporary name, then rename it (never a half shard)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        f = open(tmp, "wb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:  # "/"-separated chunk keys: create the folders once
-        path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(tmp, "wb")  # noqa: SIM115
-    with f:
-        f.write(payload)
-    os.replace(tmp, path)
+    """Write a shard atomically (never a half shard); "/"-separated keys make folders."""
+    write_bytes_atomic(path, payload, mkdir=not path.parent.is_dir())
 
 
 class ZarrWriter(PatchWriter):

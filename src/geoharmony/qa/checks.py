@@ -1,0 +1,394 @@
+"""Domain checks of a plan and its dataset: pure functions returning structured findings.
+
+Each check reads only the plan (:class:`~geoharmony.planning.plan.Plan`, computed or read
+from ``plan.json``), the patch index and the manifest, and returns :class:`Finding`
+values; nothing here draws, prints or exits. ``report`` renders them, ``info`` prints
+them and ``validate`` fails on the ``error`` ones. :func:`review` runs them all.
+
+Severities: ``error`` (the dataset is not what geoharmony promises: ``validate`` exits
+1), ``warning`` (correct, but a user must know before training), ``note`` (context).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from geoharmony.planning.plan import Plan
+from geoharmony.planning.windows import output_grid, patch_corners, patch_crs
+from geoharmony.qa.fmt import crs_short, fmt_m
+
+SEVERITIES = ("error", "warning", "note")
+
+#: The warning every native-mode dataset with differing footprints must show.
+NATIVE_MESSAGE = (
+    "modalities have different footprints: pixel (i, j) is not the same ground location "
+    "across modalities; use `footprint` or `resample` for pixel-wise fusion"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing to know about a dataset.
+
+    ``code`` is stable (tests and tools match on it); ``message`` is for people (may hold
+    `backticked` code); ``details`` holds the numbers behind it.
+    """
+
+    severity: str
+    code: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The message."""
+        return self.message
+
+    @property
+    def level(self) -> str:
+        """The severity."""
+        return self.severity
+
+
+def ordered(findings: Iterable[Finding]) -> list[Finding]:
+    """Errors first, then warnings, then notes (stable within a severity)."""
+    rank = {s: k for k, s in enumerate(SEVERITIES)}
+    return sorted(findings, key=lambda f: rank.get(f.severity, len(rank)))
+
+
+def _modalities(plan: Plan) -> list[str]:
+    return [n for n, o in plan.outputs.items() if o.kind == "raster"]
+
+
+def _first_region(plan: Plan) -> str:
+    return plan.regions[0].id
+
+
+# -- the plan ----------------------------------------------------------------------------
+def footprint_findings(plan: Plan) -> list[Finding]:
+    """Whether pixel ``(i, j)`` is the same ground in every modality (first patch)."""
+    if plan.n_patches == 0:
+        return []
+    k, rid = 0, str(plan.table["region"].iloc[0])
+    crs = patch_crs(plan, k)
+    mods = _modalities(plan)
+    ref_c = patch_corners(plan, plan.reference, k, crs)
+    ref_res = max(output_grid(plan, plan.reference, rid).resolution_m)
+    mismatch: dict[str, dict[str, float]] = {}
+    for m in mods:
+        c = patch_corners(plan, m, k, crs)
+        dist = float(np.max(np.hypot(*(c - ref_c).T)))
+        if dist > 0.5 * max(ref_res, max(output_grid(plan, m, rid).resolution_m)):
+            d0, d1 = c[1] - c[0], ref_c[1] - ref_c[0]
+            rot = math.degrees(math.atan2(d0[1], d0[0]) - math.atan2(d1[1], d1[0]))
+            mismatch[m] = {"corner_distance_m": dist, "rotation_deg": rot}
+    if not mismatch:
+        return []
+    if plan.mode == "native":
+        sizes = ", ".join(
+            f"{m} {fmt_m(plan.outputs[m].width * output_grid(plan, m, rid).resolution_m[0])}"
+            for m in mods
+        )
+        return [
+            Finding(
+                "warning",
+                "native-footprints",
+                f"{NATIVE_MESSAGE} (patch side: {sizes}).",
+                mismatch,
+            )
+        ]
+    parts = [
+        f"{m}: corners up to {fmt_m(d['corner_distance_m'])} apart, "
+        f"rotated {d['rotation_deg']:+.2f}°"
+        for m, d in mismatch.items()
+    ]
+    return [
+        Finding(
+            "warning",
+            "footprints-differ",
+            f"in {plan.mode} mode the footprints still differ from the reference "
+            f"'{plan.reference}' ({'; '.join(parts)}): pixel (i, j) is not the same ground "
+            "location across modalities; use `resample` for pixel-wise fusion.",
+            mismatch,
+        )
+    ]
+
+
+def alignment_findings(plan: Plan, index: Any) -> list[Finding]:
+    """Every window centre within half a pixel of its patch centre (the alignment promise)."""
+    out = []
+    rid = _first_region(plan)
+    for m in _modalities(plan):
+        col = f"{m}_offset_m"
+        if col not in index or not len(index):
+            continue
+        rx, ry = output_grid(plan, m, rid).resolution_m
+        bound = 0.5 * math.hypot(rx, ry)
+        worst = float(index[col].max())
+        if worst > bound * 1.001 + 1e-6:
+            out.append(
+                Finding(
+                    "error",
+                    "alignment-bound",
+                    f"{m}: an alignment offset of {worst:.2f} m exceeds half a pixel "
+                    f"({bound:.2f} m); the dataset is not aligned as promised.",
+                    {"modality": m, "max_offset_m": worst, "bound_m": bound},
+                )
+            )
+    return out
+
+
+def split_findings(plan: Plan, index: Any) -> list[Finding]:
+    """Train/test leakage through overlapping patches; unassigned and empty splits."""
+    out: list[Finding] = []
+    if "split" not in index:
+        return out
+    g = plan.config.grid
+    splits = index["split"].astype(str)
+    if g.stride < g.patch_size and splits.nunique() > 1:
+        out.append(
+            Finding(
+                "warning",
+                "split-leakage",
+                f"patches overlap (stride {g.stride} < patch size {g.patch_size} px): "
+                "neighbouring patches in different splits share pixels (train/test leakage "
+                "at split boundaries).",
+                {"stride": g.stride, "patch_size": g.patch_size},
+            )
+        )
+    present = set(splits)
+    if "unassigned" in present:
+        n = int((splits == "unassigned").sum())
+        out.append(
+            Finding(
+                "warning",
+                "split-unassigned",
+                f"{n} patches are in regions not listed in any split ('unassigned').",
+                {"patches": n},
+            )
+        )
+    missing = [s for s in ("train", "val", "test") if s not in present]
+    if missing and present:
+        out.append(
+            Finding(
+                "note",
+                "split-missing",
+                f"no patches in split(s) {', '.join(missing)}; "
+                f"present: {', '.join(sorted(present))}.",
+                {"missing": missing},
+            )
+        )
+    return out
+
+
+def validity_findings(plan: Plan, index: Any) -> list[Finding]:
+    """Outputs whose patches are mostly masked (from the index's valid fractions)."""
+    out = []
+    for name in plan.outputs:
+        col = f"{name}_valid_fraction"
+        if col not in index:
+            continue
+        v = index[col].to_numpy(float)
+        none, low = int((v <= 0).sum()), int((v < 0.5).sum())
+        if low:
+            out.append(
+                Finding(
+                    "warning",
+                    "low-valid",
+                    f"{name}: {low} of {len(v)} patches have less than 50 % valid pixels"
+                    + (f" ({none} have none)" if none else "")
+                    + f"; filter on the index's {col} column or use the masks in training.",
+                    {"output": name, "below_half": low, "empty": none, "patches": len(v)},
+                )
+            )
+    return out
+
+
+def input_findings(plan: Plan) -> list[Finding]:
+    """Nodata, geographic pixels, several CRSs, resample mode (from the plan's inputs)."""
+    out = []
+    rid = _first_region(plan)
+    crss: dict[str, list[str]] = {}
+    for m in _modalities(plan):
+        inp = plan.sources[rid][m]
+        crss.setdefault(crs_short(inp.grid.crs), []).append(m)
+        if inp.nodata is None:
+            out.append(
+                Finding(
+                    "warning",
+                    "no-nodata",
+                    f"{m} declares no nodata value: only pixels outside the raster are masked; "
+                    "fill values inside it (e.g. 0) count as valid. Set [modalities."
+                    f"{m}].nodata if it has one.",
+                    {"modality": m},
+                )
+            )
+        if inp.grid.is_geographic:
+            rx, ry = inp.grid.resolution_m
+            out.append(
+                Finding(
+                    "note",
+                    "geographic-pixels",
+                    f"{m} is in a geographic CRS ({crs_short(inp.grid.crs)}): its pixels are "
+                    f"{rx:.3g} \u00d7 {ry:.3g} m at the raster's centre and change with latitude.",
+                    {"modality": m, "resolution_m": [rx, ry]},
+                )
+            )
+    if len(crss) > 1:
+        groups = "; ".join(f"{c}: {', '.join(ms)}" for c, ms in crss.items())
+        out.append(
+            Finding(
+                "note",
+                "several-crs",
+                f"inputs come in {len(crss)} CRSs ({groups}); each window was chosen on its "
+                "raster's own grid after transforming the patch centre (nothing was reprojected "
+                "in native/footprint mode), so footprints of other CRSs are rotated.",
+                {"crs": crss},
+            )
+        )
+    if plan.mode == "resample":
+        out.append(
+            Finding(
+                "note",
+                "resample",
+                f"resample mode: every modality was warped onto the '{plan.reference}' patch "
+                "grid; continuous data are interpolated (bilinear unless configured), "
+                "categorical ones use nearest neighbour.",
+            )
+        )
+    return out
+
+
+# -- the dataset -------------------------------------------------------------------------
+def _file_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def changed_inputs(
+    manifest: Mapping[str, Any],
+    *,
+    size_of: Callable[[str], int | None] = _file_size,
+    max_files: int = 200,
+) -> list[Finding]:
+    """Input rasters missing or resized since extraction (the manifest's records).
+
+    ``size_of(path)`` gives a file's current size (None: missing); the default asks the
+    file system. Checksums are ``validate``'s (it re-hashes).
+    """
+    out = []
+    seen: set[str] = set()
+    for m, per in manifest.get("inputs", {}).get("modalities", {}).items():
+        for rec in per.values():
+            p = str(rec.get("path", ""))
+            if p in seen or len(seen) >= max_files:
+                continue
+            seen.add(p)
+            size = size_of(p)
+            if size is None:
+                out.append(
+                    Finding(
+                        "warning",
+                        "input-missing",
+                        f"{m}: input {p} no longer exists.",
+                        {"modality": m, "path": p},
+                    )
+                )
+            elif rec.get("size") is not None and size != rec["size"]:
+                out.append(
+                    Finding(
+                        "warning",
+                        "input-changed",
+                        f"{m}: input {p} changed size since extraction.",
+                        {"modality": m, "path": p, "size": size, "recorded": rec["size"]},
+                    )
+                )
+    return out
+
+
+def index_findings(plan: Plan, index: Any, manifest: Mapping[str, Any]) -> list[Finding]:
+    """The index and manifest agree with the plan (rows, order, ids, completeness)."""
+    out = []
+
+    def error(code: str, msg: str, **details: Any) -> None:
+        out.append(Finding("error", code, msg, details))
+
+    if not manifest.get("complete"):
+        error("incomplete", "manifest does not mark the dataset complete")
+    n = plan.n_patches
+    if len(index) != n:
+        error("index-rows", f"index has {len(index)} rows, the plan has {n} patches")
+    elif "patch_index" in index and not np.array_equal(
+        index["patch_index"].to_numpy(), np.arange(n)
+    ):
+        error("index-order", "index patch_index is not 0..n-1 in order")
+    if "patch_id" in index and index["patch_id"].duplicated().any():
+        error("index-duplicates", "index has duplicate patch_id values")
+    elif (
+        len(index) == n
+        and n
+        and not np.array_equal(
+            index["patch_id"].astype(str).to_numpy(), plan.table["patch_id"].astype(str).to_numpy()
+        )
+    ):
+        error("index-plan", "index patch_id values differ from the plan's")
+    recorded = manifest.get("outputs", {})
+    for name, o in plan.outputs.items():
+        shape = [o.bands, o.height, o.width]
+        rec = recorded.get(name)
+        if rec is not None and list(rec.get("shape", shape)) != shape:
+            error(
+                "manifest-plan",
+                f"{name}: manifest shape {rec.get('shape')} differs from the plan's {shape}",
+            )
+    if len(index) == 0:
+        out.append(
+            Finding(
+                "warning",
+                "empty",
+                "the dataset has no patches: nothing lies inside the study area",
+            )
+        )
+    return out
+
+
+def review(plan: Plan, index: Any, manifest: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every domain check, most severe first.
+
+    Parameters
+    ----------
+    plan
+        The plan (computed, or a dataset's ``plan.json``).
+    index
+        Its patch index (``plan_frame``, or a dataset's ``index.parquet``).
+    manifest
+        A dataset's manifest (None before extraction: no dataset checks).
+    """
+    if len(index) == 0 and not manifest:
+        return [
+            Finding(
+                "warning",
+                "empty",
+                "the dataset has no patches: nothing lies inside the study area",
+            )
+        ]
+    out: list[Finding] = []
+    if manifest:
+        out += index_findings(plan, index, manifest)
+    if len(index):
+        out += footprint_findings(plan)
+        out += validity_findings(plan, index)
+        out += alignment_findings(plan, index)
+        out += split_findings(plan, index)
+        out += input_findings(plan)
+    if manifest:
+        out += changed_inputs(manifest)
+    return ordered(out)
