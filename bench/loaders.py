@@ -46,7 +46,7 @@ def dataset(size_km: float, stride: int, fmt: str) -> Path:
     p = area_dir(size_km) / f"loaders_{fmt}.toml"
     p.write_text(text, encoding="utf-8")
     out = OUT / "loaders" / f"{fmt}_{size_km:g}km_s{stride}"
-    return gh.extract(gh.load_config(p), out=out, workers=2, progress=False)
+    return gh.extract(gh.load_config(p), out=out, workers=2, progress=False, overwrite=True)
 
 
 def loader_epochs(path: Path, workers: int, sampler: str) -> tuple[float, float, int]:

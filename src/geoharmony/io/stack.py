@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 import rasterio
 
 from geoharmony.errors import InputError
+from geoharmony.io.atomic import write_text_atomic
 
 _GDAL_TYPES = {
     "uint8": "Byte",
@@ -103,10 +104,7 @@ def stack_vrt(paths: Sequence[Path], *, where: str) -> Path:
     out = cache_dir() / f"stack-{ident.hexdigest()[:24]}.vrt"
     text = _vrt(heads)
     if not out.is_file() or out.read_text(encoding="utf-8") != text:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        write_text_atomic(out, text, mkdir=True)
     return out
 
 

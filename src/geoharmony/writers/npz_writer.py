@@ -30,13 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from geoharmony.writers._common import (
-    StoreMeta,
-    atomic_file,
-    check_write,
-    normalize_specs,
-    write_atomic,
-)
+from geoharmony.io.atomic import atomic_file, write_bytes_atomic
+from geoharmony.writers._common import StoreMeta, check_write, normalize_specs
 from geoharmony.writers.base import ArraySpec, PatchLayout, PatchStore, PatchWriter
 
 LAYOUT = "_layout.npz"
@@ -239,7 +234,7 @@ class NpzWriter(PatchWriter):
             doc = region_stats_document(by_region, rid, opts)
             folder = self.path / rid
             folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(folder / STATS_FILE, json.dumps(doc, indent=1).encode())
+            write_bytes_atomic(folder / STATS_FILE, json.dumps(doc, indent=1).encode())
 
     def close(self) -> None:
         """Nothing stays open between calls."""
