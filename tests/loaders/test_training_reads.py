@@ -40,6 +40,9 @@ def test_region_stats_and_percentiles_match_numpy(dataset: Path) -> None:
     regions = plain.index["region"].to_numpy()
     by_region = plain.manifest["stats_by_region"]["opt"]
     assert sorted(by_region) == ["h0", "h1"]
+    assert plain.region_stats("h1")["opt"] == by_region["h1"]
+    with pytest.raises(gh.errors.DatasetError, match="no statistics for region 'nope'"):
+        plain.region_stats("nope")
     for rid, entry in by_region.items():
         v = _valid_values(plain, np.flatnonzero(regions == rid), "opt")
         np.testing.assert_allclose(entry["mean"], v.mean(axis=1), rtol=1e-12)
