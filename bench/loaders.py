@@ -6,7 +6,9 @@ round so machine load hits every method alike, and prints medians:
 
 * ``PatchDataset`` through ``DataLoader(batch_size=32)`` with 0 and 2 workers: samples/s
   of one epoch including worker start-up (``cold``), and of a second epoch with
-  ``persistent_workers=True`` (``warm``), shard-aware sampler vs. plain shuffle;
+  ``persistent_workers=True`` (``warm``), shard-aware sampler vs. plain shuffle, float32
+  batches vs. stored dtypes (``float32=False``);
+* the profile: CPU time per sample of one worker's batched reads;
 * the per-format read table: every patch (all 8 arrays) read in random order through
   ``open_dataset(...)[i]`` (one process), for zarr, hdf5, webdataset, tfrecord, npz.
 
@@ -49,13 +51,15 @@ def dataset(size_km: float, stride: int, fmt: str) -> Path:
     return gh.extract(gh.load_config(p), out=out, workers=2, progress=False, overwrite=True)
 
 
-def loader_epochs(path: Path, workers: int, sampler: str) -> tuple[float, float, int]:
+def loader_epochs(
+    path: Path, workers: int, sampler: str, float32: bool = True
+) -> tuple[float, float, int]:
     """Seconds of a cold epoch (incl. worker start) and of a warm one; samples per epoch."""
     import torch
 
     from geoharmony.torch import PatchDataset
 
-    ds = PatchDataset(path, outputs=list(MODALITIES))
+    ds = PatchDataset(path, outputs=list(MODALITIES), float32=float32)
     kw: dict[str, Any] = {"batch_size": 32, "num_workers": workers}
     if workers:
         kw["persistent_workers"] = True
@@ -79,7 +83,7 @@ def loader_epochs(path: Path, workers: int, sampler: str) -> tuple[float, float,
     return cold, warm, n
 
 
-def cpu_per_sample(path: Path, batches: int = 6) -> float:
+def cpu_per_sample(path: Path, batches: int = 6, float32: bool = True) -> float:
     """CPU seconds per sample of ``__getitems__`` (batches of 32, one thread): the profile.
 
     ``workers / cpu_per_sample`` is the ceiling of a loader on that many idle cores.
@@ -91,7 +95,7 @@ def cpu_per_sample(path: Path, batches: int = 6) -> float:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a DataLoader worker
     try:
-        ds = PatchDataset(path, outputs=list(MODALITIES))
+        ds = PatchDataset(path, outputs=list(MODALITIES), float32=float32)
         ds.__getitems__(list(range(32)))
         t0 = time.process_time()
         for k in range(batches):
@@ -126,22 +130,26 @@ def main() -> None:
     print(f"preparing the {args.size:g} km area, stride {args.stride}, formats {fmts} ...")
     paths = {f: dataset(args.size, args.stride, f) for f in fmts}
     meter = LoadMeter()
-    loader_runs: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    loader_runs: dict[tuple[int, str, str], list[tuple[float, float]]] = {}
     reads: dict[str, list[float]] = {f: [] for f in fmts}
-    cpu: list[float] = []
+    cpu: dict[str, list[float]] = {"float32": [], "stored": []}
     n_samples = n_patches = 0
     for r in range(args.repeats):
         print(f"round {r + 1}/{args.repeats}", flush=True)
-        for workers in (0, 2):
-            for sampler in ("shard", "shuffle"):
-                (cold, warm, n_samples), _, _ = meter.measure(
-                    lambda w=workers, s=sampler: loader_epochs(paths["zarr"], w, s)
+        runs = [(w, s, "float32") for w in (0, 2) for s in ("shard", "shuffle")]
+        runs += [(w, "shard", "stored") for w in (0, 2)]
+        for workers, sampler, dt in runs:
+            (cold, warm, n_samples), _, _ = meter.measure(
+                lambda w=workers, s=sampler, d=dt: loader_epochs(
+                    paths["zarr"], w, s, float32=d == "float32"
                 )
-                loader_runs.setdefault((workers, sampler), []).append((cold, warm))
+            )
+            loader_runs.setdefault((workers, sampler, dt), []).append((cold, warm))
         for f in fmts:
             (sec, n_patches), _, _ = meter.measure(lambda f=f: read_all(paths[f]))
             reads[f].append(sec)
-        cpu.append(cpu_per_sample(paths["zarr"]))
+        for dt in cpu:
+            cpu[dt].append(cpu_per_sample(paths["zarr"], float32=dt == "float32"))
     mb = PATCH_BYTES / 1e6
     print()
     print(f"machine load: {meter.other_cores:.2f} other cores busy on average (of 2)")
@@ -149,28 +157,34 @@ def main() -> None:
         f"\nPatchDataset -> DataLoader(batch_size=32), zarr, {n_samples} samples of "
         f"{mb:.2f} MB (4 modalities, 224 px), median of {args.repeats}:"
     )
-    print("| workers | sampler | cold epoch samples/s (incl. start) | warm epoch samples/s |")
-    print("|---|---|---|---|")
+    print(
+        "| workers | sampler | dtype | cold epoch samples/s (incl. start) | warm epoch samples/s |"
+    )
+    print("|---|---|---|---|---|")
     results: dict[str, Any] = {"loader": [], "reads": [], "other_cores": meter.other_cores}
-    for (workers, sampler), runs in loader_runs.items():
+    for (workers, sampler, dt), runs in loader_runs.items():
         cold = statistics.median(c for c, _ in runs)
         warm = statistics.median(w for _, w in runs)
-        print(f"| {workers} | {sampler} | {n_samples / cold:.0f} | {n_samples / warm:.0f} |")
+        print(f"| {workers} | {sampler} | {dt} | {n_samples / cold:.0f} | {n_samples / warm:.0f} |")
         results["loader"].append(
             {
                 "workers": workers,
                 "sampler": sampler,
+                "dtype": dt,
                 "cold_samples_per_s": n_samples / cold,
                 "warm_samples_per_s": n_samples / warm,
                 "runs": runs,
             }
         )
-    c = statistics.median(cpu)
-    print(
-        f"\nprofile: {c * 1e3:.2f} CPU ms per sample in a worker (read + decode + float32 "
-        f"+ batch), so 2 workers on 2 idle cores reach at most {2 / c:.0f} samples/s"
-    )
-    results["cpu_s_per_sample"] = c
+    results["cpu_s_per_sample"] = {}
+    for dt, values in cpu.items():
+        c = statistics.median(values)
+        print(
+            f"\nprofile ({dt}): {c * 1e3:.2f} CPU ms per sample in a worker (read + decode"
+            f"{' + float32' if dt == 'float32' else ''} + batch), so 2 workers on 2 idle cores "
+            f"reach at most {2 / c:.0f} samples/s"
+        )
+        results["cpu_s_per_sample"][dt] = c
     print(f"\nRandom-order reads of every patch (8 arrays), {n_patches} patches, one process:")
     print("| format | patches/s | MB/s |")
     print("|---|---|---|")

@@ -161,3 +161,20 @@ def test_batched_reads_equal_collated_samples(dataset: Path, workers: int) -> No
         for k in a:
             assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_stored_dtypes_on_request(dataset: Path, batched: bool) -> None:
+    plain = gh.open_dataset(dataset)
+    ds = PatchDataset(
+        dataset,
+        outputs=["opt", "dem"],
+        normalize={"dem": ([200.0], [5.0])},
+        float32=False,
+        batched=batched,
+    )
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
+    assert batch["opt"].dtype == torch.uint16  # neither normalised nor scaled: as stored
+    assert batch["dem"].dtype == torch.float32  # normalised: float32
+    for k, i in enumerate(batch["index"].tolist()):
+        np.testing.assert_array_equal(batch["opt"][k].numpy(), plain[i]["opt"])

@@ -52,6 +52,10 @@ class PatchDataset(_TorchDataset):
     scale
         Return physical values ``scale * stored + offset`` of modalities that declare
         ``[modalities.x] scale``/``offset`` (quantised data; statistics follow).
+    float32
+        False: modalities that are neither normalised nor scaled keep their stored dtype
+        (``uint16`` optical, ``int8`` embeddings...): fewer bytes per batch and no CPU
+        conversion; convert on the GPU (``batch["optical"].to(device).float()``).
     batched
         Read whole batches in :meth:`__getitems__` (see there); False for a custom
         ``collate_fn`` that expects a list of samples.
@@ -74,6 +78,7 @@ class PatchDataset(_TorchDataset):
         normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
         batched: bool = True,
         scale: bool = False,
+        float32: bool = True,
     ) -> None:
         self.ds = open_dataset(path)
         self.batched = batched
@@ -94,6 +99,10 @@ class PatchDataset(_TorchDataset):
         self.normalizer = Normalizer(
             self.ds.manifest, normalize, split, self.outputs, scaled=self.scales
         )
+        converted = self.normalizer.names() | set(self.scales)
+        self._stored = {
+            n for n in self.outputs if not float32 and n not in self.labels and n not in converted
+        }
         self._pid = os.getpid()
 
     def __len__(self) -> int:
@@ -142,6 +151,8 @@ class PatchDataset(_TorchDataset):
                 out[key] = torch.from_numpy(np.ascontiguousarray(arr, dtype=bool))
             elif key in self.labels:
                 out[key] = torch.from_numpy(np.ascontiguousarray(arr).astype(np.int64))
+            elif key in self._stored:
+                out[key] = torch.from_numpy(np.ascontiguousarray(arr))
             else:
                 a = np.array(arr, dtype=np.float32)  # a copy: normalised in place
                 self._normalize_into(key, a, region)
@@ -169,13 +180,19 @@ class PatchDataset(_TorchDataset):
         for name in self.outputs:
             b, h, w = meta[name]["shape"]
             label = name in self.labels
-            data = _alloc((n, b, h, w), torch.int64 if label else torch.float32)
+            if label:
+                dtype = torch.int64
+            elif name in self._stored:
+                dtype = torch.from_numpy(np.empty(0, meta[name]["dtype"])).dtype
+            else:
+                dtype = torch.float32
+            data = _alloc((n, b, h, w), dtype)
             mask = _alloc((n, h, w), torch.bool)
             d, m = data.numpy(), mask.numpy()
             for k, p in enumerate(pos.tolist()):
                 d[k] = store.read(name, p)  # cast on assignment: one pass
                 m[k] = store.read(f"{name}_mask", p)
-                if not label:
+                if not label and name not in self._stored:
                     self._normalize_into(name, d[k], regions[k])
             batch[name], batch[f"{name}_mask"] = data, mask
         return [Batch(batch)]
