@@ -1,5 +1,5 @@
 """Public path of the sample augmentations (``geoharmony.reading.augment``)."""
 
-from geoharmony.reading.augment import DEFAULT_D8_KEYS, flip_lr, flip_ud, rot90
+from geoharmony.reading.augment import RandomFlipRotate, d8_encodings, flip_lr, flip_ud, rot90
 
-__all__ = ["DEFAULT_D8_KEYS", "flip_lr", "flip_ud", "rot90"]
+__all__ = ["RandomFlipRotate", "d8_encodings", "flip_lr", "flip_ud", "rot90"]

@@ -34,7 +34,7 @@ def _with_unknown(table: str) -> dict[str, Any]:
         raw["output"] |= {"format": "npz", "npz": bad}
     elif table == "output.npz.stats_blocks.NAME":
         raw["output"] |= {"format": "npz", "npz": {"stats_blocks": {"dem": {"block": "d"} | bad}}}
-    elif table == "labels.NAME":
+    elif table == "labels.NAME":  # the parser lists every kind's keys for an unknown one
         raw["labels"] = {"x": {"kind": "d8", "dem": "dem"} | bad}
     elif table == "labels.NAME.sources[k]":
         raw["labels"] = {"x": {"kind": "vector", "grid": "dem", "sources": [{"path": "a"} | bad]}}

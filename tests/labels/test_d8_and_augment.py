@@ -64,10 +64,10 @@ def test_augment_commutes_with_d8(seed: int, k: int, flip: str) -> None:
 
     def op(sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if flip == "lr":
-            sample = augment.flip_lr(sample)
+            sample = augment.flip_lr(sample, d8=["flowdir"])
         elif flip == "ud":
-            sample = augment.flip_ud(sample)
-        return augment.rot90(sample, k)
+            sample = augment.flip_ud(sample, d8=["flowdir"])
+        return augment.rot90(sample, k, d8=["flowdir"])
 
     codes, _ = d8_flow_direction(dem, valid, (10.0, 10.0))
     moved = op({"dem": dem[None, 1:-1, 1:-1], "flowdir": codes[None]})

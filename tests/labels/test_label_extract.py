@@ -9,7 +9,7 @@ import rasterio
 from rasterio.windows import Window
 
 import geoharmony as gh
-from geoharmony.labels import d8_flow_direction
+from geoharmony.labels import conditioned_d8
 from scenes import small_scene
 
 
@@ -22,20 +22,27 @@ def test_labels_are_extracted_on_the_dem_windows(tmp_path: Path) -> None:
     man = ds.manifest["outputs"]
     assert man["flowdir"]["codes"]["east"] == 1 and man["flowdir"]["codes"]["northeast"] == 128
     assert man["streams"]["codes"]["streams"] == 1
-    burned = 0
+    # D8 oracle: the region's window read straight from the DEM (boundless) and
+    # conditioned independently; every patch is a window of it
+    win = man["flowdir"]["regions"]["all"]["window"]
     with rasterio.open(tmp_path / "dem.tif") as src:
-        for i in range(len(ds)):
-            s = ds[i]
-            c, r = int(idx.loc[i, "dem_col_off"]), int(idx.loc[i, "dem_row_off"])
-            # D8 oracle: a boundless read with a 1-pixel halo, computed independently
-            halo = src.read(
-                1, window=Window(c - 1, r - 1, 18, 18), boundless=True, fill_value=-9999
-            )
-            codes, ok = d8_flow_direction(halo, halo != -9999, (10.0, 10.0))
-            np.testing.assert_array_equal(s["flowdir"][0], codes)
-            np.testing.assert_array_equal(s["flowdir_mask"], ok)
-            assert s["streams"].dtype == np.uint8
-            burned += int(s["streams"].sum())
+        dem = src.read(
+            1,
+            window=Window(win["col_off"], win["row_off"], win["width"], win["height"]),
+            boundless=True,
+            fill_value=-9999,
+        )
+    valid = dem != -9999
+    region = conditioned_d8(dem, valid, 10.0, 10.0)
+    burned = 0
+    for i in range(len(ds)):
+        s = ds[i]
+        c = int(idx.loc[i, "dem_col_off"]) - win["col_off"]
+        r = int(idx.loc[i, "dem_row_off"]) - win["row_off"]
+        np.testing.assert_array_equal(s["flowdir"][0], region[r : r + 16, c : c + 16])
+        np.testing.assert_array_equal(s["flowdir_mask"], valid[r : r + 16, c : c + 16])
+        assert s["streams"].dtype == np.uint8
+        burned += int(s["streams"].sum())
     # the stream runs east-west through the centre: some patches carry it, 1-3 px wide
     assert burned > 0
     rows_with_stream = {i for i in range(len(ds)) if ds[i]["streams"].any()}

@@ -48,3 +48,17 @@ def test_tf_channels_last_and_normalize(dataset: Path) -> None:
     np.testing.assert_allclose(first["opt"].numpy()[..., 1], exp[..., 1], rtol=1e-5)
     with pytest.raises(gh.ConfigError, match="unknown outputs"):
         to_tf_dataset(dataset, outputs=["nope"])
+
+
+def test_tf_transform_augments_d8_from_the_manifest(dataset: Path) -> None:
+    """``transform=`` runs on the numpy sample; D8 outputs are remapped by the manifest."""
+    from geoharmony import augment
+
+    plain = gh.open_dataset(dataset)
+    t = lambda s: augment.flip_lr(s, d8=plain.d8_encodings)  # noqa: E731
+    for sample in to_tf_dataset(dataset, transform=t).take(3):
+        i = int(sample["index"].numpy())
+        want = augment.flip_lr(plain[i], d8={"flowdir": "esri"})
+        np.testing.assert_array_equal(sample["flowdir"].numpy(), want["flowdir"])
+        np.testing.assert_array_equal(sample["dem"].numpy(), plain[i]["dem"][..., ::-1])
+        assert not np.array_equal(sample["flowdir"].numpy(), plain[i]["flowdir"][..., ::-1])

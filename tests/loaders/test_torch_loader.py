@@ -81,7 +81,7 @@ def test_stats_match_a_direct_computation(dataset: Path) -> None:
 
 def test_transform_applies_augment_with_d8(dataset: Path) -> None:
     plain = gh.open_dataset(dataset)
-    ds = PatchDataset(dataset, transform=lambda s: augment.rot90(s, 1, d8_keys=plain.d8_outputs))
+    ds = PatchDataset(dataset, transform=lambda s: augment.rot90(s, 1, d8=plain.d8_encodings))
     item = ds[0]
     raw = plain[0]
     np.testing.assert_array_equal(item["dem_mask"].numpy(), np.rot90(raw["dem_mask"]))

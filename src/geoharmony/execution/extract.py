@@ -23,10 +23,16 @@ import numpy as np
 from geoharmony.errors import DatasetError, OutputExistsError
 from geoharmony.execution import runners
 from geoharmony.execution.layout import patch_layout
+from geoharmony.execution.region_labels import (
+    LABELS_DIR,
+    apply_min_positive,
+    build_region_labels,
+)
 from geoharmony.execution.stats import STATS_SCHEMA, merge_moments, merge_region_moments
 from geoharmony.execution.tasks import TASKS, array_specs, make_tasks
 from geoharmony.io.atomic import atomic_path
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions, write_json_atomic
+from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
 from geoharmony.planning.persist import PLAN, save_plan
@@ -147,6 +153,12 @@ def extract(
     if not partial.exists():
         partial.mkdir(parents=True)
         (partial / TASKS).mkdir()
+        write_json_atomic(state_file, {"fingerprint": fp, "started": now()})
+    # Region-level labels first (once per region; resumable), then the patch filter.
+    region_labels = build_region_labels(plan, partial)
+    plan = apply_min_positive(plan, partial)
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    if not state.get("store_created"):
         writer = writer_cls(partial)
         writer.create(
             array_specs(plan.outputs),
@@ -157,7 +169,7 @@ def extract(
         if writer.needs_layout:
             writer.describe(patch_layout(plan))
         writer.close()
-        write_json_atomic(state_file, {"fingerprint": fp, "started": now()})
+        write_json_atomic(state_file, {**state, "store_created": True})
     done = _done_tasks(partial)
     tasks = make_tasks(plan, partial, done)
     runner = runners.choose(
@@ -178,7 +190,7 @@ def extract(
         finally:
             if bar is not None:
                 bar.stop()
-        _finish(plan, partial, fp, inputs.result())
+        _finish(plan, partial, fp, inputs.result(), region_labels)
     if out.exists():
         old = out.parent / f".{out.name}.old"
         if old.exists():
@@ -223,6 +235,8 @@ def input_records(plan: Plan) -> dict[str, Any]:
         for name, lab in cfg.labels.items()
         if lab.kind == "vector"
     }
+    for name, per in plan.label_sources.items():  # kind = "raster" label sources
+        labels[name] = [{**record(i.path, i.to_dict()), "region": rid} for rid, i in per.items()]
     boundary = cfg.study_area.boundary
     return {
         "boundary": record(boundary, {}) if boundary.is_file() else {"path": str(boundary)},
@@ -231,7 +245,13 @@ def input_records(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) -> None:
+def _finish(
+    plan: Plan,
+    root: Path,
+    fingerprint: str,
+    inputs: dict[str, Any],
+    region_labels: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> None:
     """Write the index and the manifest once every task is recorded."""
     records = []
     for p in sorted((root / TASKS).glob("*.json")):
@@ -246,6 +266,11 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
         for rec in records:
             vf[rec["start"] : rec["start"] + rec["n"]] = rec["valid_fraction"][name]
         gdf[f"{name}_valid_fraction"] = vf
+        if any(name in rec.get("positive", {}) for rec in records):
+            pc = np.zeros(plan.n_patches, dtype=np.int64)
+            for rec in records:
+                pc[rec["start"] : rec["start"] + rec["n"]] = rec["positive"][name]
+            gdf[f"{name}_positive"] = pc
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
     stats_by_region = merge_region_moments([rec.get("region_stats", {}) for rec in records])
@@ -293,6 +318,9 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
                 # physical value = scale * stored + offset ([modalities.x] scale, offset)
                 "scale": getattr(cfg.modalities.get(name), "scale", None),
                 "offset": getattr(cfg.modalities.get(name), "offset", None),
+                "d8_encoding": o.d8_encoding,
+                "params": dict(o.params) if o.params else None,
+                "regions": (region_labels or {}).get(name),
             }
             for name, o in plan.outputs.items()
         },
@@ -310,9 +338,12 @@ def _finish(plan: Plan, root: Path, fingerprint: str, inputs: dict[str, Any]) ->
         "stats_schema": STATS_SCHEMA,
         "completed": {"tasks": plan.n_tasks, "finished": now()},
     }
+    manifest["label_qa"] = label_qa_summary(manifest, gdf)
     writer = get_writer(cfg.output.format)(root)
     writer.finalize(manifest)
     writer.close()
     write_json_atomic(root / MANIFEST, manifest)
     shutil.rmtree(root / TASKS)
+    for p in (root / LABELS_DIR).glob("*/*.json"):
+        p.unlink()  # the records live on in the manifest
     (root / STATE).unlink()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from geoharmony.execution.region_labels import region_label_info
 from geoharmony.execution.stats import task_moments
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.window import Windows, subgrid
@@ -28,7 +29,8 @@ from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.reader import RasterReader
 from geoharmony.io.warp import warp_block
 from geoharmony.planning.config import LabelConfig
-from geoharmony.planning.plan import OutputSpec, Plan
+from geoharmony.planning.plan import LabelWindow, OutputSpec, Plan
+from geoharmony.planning.study_area import Region
 from geoharmony.planning.windows import output_windows, source_windows
 from geoharmony.writers import ArraySpec, Georef, get_writer
 
@@ -52,11 +54,14 @@ class Task:
     stride: int
     root: str
     format: str
+    label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
+    regions: Mapping[str, Region] = field(default_factory=dict)
 
 
 # -- per-process caches (each worker opens every raster once) ------------------------------
 _READERS: dict[str, RasterReader] = {}
 _VECTORS: dict[tuple[str, str], Any] = {}
+_COVERAGE: dict[tuple[str, str, str], Any] = {}
 
 
 def _reader(info: RasterInfo) -> RasterReader:
@@ -73,6 +78,7 @@ def close_readers() -> None:
         r.close()
     _READERS.clear()
     _VECTORS.clear()
+    _COVERAGE.clear()
 
 
 def array_specs(outputs: Mapping[str, OutputSpec]) -> dict[str, ArraySpec]:
@@ -144,11 +150,17 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         mask = arrays[f"{o}_mask"].reshape(n, -1)
         # count_nonzero: the exact count, as mean() gives it, 30x faster
         valid[o] = (np.count_nonzero(mask, axis=1) / mask.shape[1]).round(6).tolist()
+    positive = {}
+    for name, spec in task.outputs.items():
+        if name in task.labels and spec.categorical and spec.d8_encoding is None:
+            hit = (arrays[name] != 0).any(axis=1) & arrays[f"{name}_mask"]
+            positive[name] = np.count_nonzero(hit.reshape(n, -1), axis=1).tolist()
     record = {
         "task": task.index,
         "start": task.start,
         "n": n,
         "valid_fraction": valid,
+        "positive": positive,
         **task_moments(task, arrays),  # "stats" (per split) and "region_stats"
     }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
@@ -230,42 +242,75 @@ def _fill_label(
     pos: np.ndarray,
     arrays: dict[str, np.ndarray],
 ) -> None:
-    from geoharmony import labels
-
-    spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
-    base = spec.grid_of
-    if infos[base].missing or (lab.kind == "d8" and infos[lab.dem or base].missing):
+    base = task.outputs[name].grid_of
+    if infos[base].missing or (lab.dem is not None and infos[lab.dem].missing):
         data[pos], mask[pos] = 0, False  # its grid or DEM has no file in this region
         return
-    grid, ws = _output_windows(task, sub, infos, spec)
+    grid, ws = _output_windows(task, sub, infos, task.outputs[name])
     if lab.kind == "vector":
-        key = (name, str(infos[base].path))
-        layers = _VECTORS.get(key)
-        if layers is None:
-            layers = _VECTORS[key] = labels.load_vector_layers(
-                lab.sources, grid, where=f"[labels.{name}]"
-            )
-        for k, w in zip(pos, ws, strict=True):
-            data[k, 0] = labels.burn(layers, subgrid(grid, w), all_touched=lab.all_touched)
-            mask[k] = True
+        _fill_vector(task, name, lab, infos, sub, pos, arrays, grid, ws)
         return
-    # D8 from the DEM on the DEM's own windows (or the reference grid in resample mode)
-    dem_info = infos[lab.dem or base]
-    if task.mode == "resample" and dem_info.grid != grid:
-        # The DEM is warped: compute D8 on the warped patch (halo lost at the border).
-        dem = arrays[lab.dem or base]
-        dvalid = arrays[f"{lab.dem or base}_mask"]
-        for k in pos:
-            z = np.pad(dem[k, 0].astype(np.float64), 1, mode="edge")
-            v = np.pad(dvalid[k], 1, mode="constant", constant_values=False)
-            data[k, 0], mask[k] = labels.d8_flow_direction(z, v, grid.resolution_m)
-        return
-    reader = _reader(dem_info)
-    blocks = reader.read_windows(ws.grown(1))  # a one-pixel halo for the D8 neighbours
-    res = dem_info.grid.resolution_m
-    for k, b in zip(pos, blocks, strict=True):
-        data[k, 0], mask[k] = labels.d8_flow_direction(b.data[0], b.valid, res)
+    if not lab.region_level:  # pragma: no cover - every other kind is region-level
+        raise AssertionError(f"unknown label kind {lab.kind!r}")
+    # windowed from the region's label raster, computed once before the tasks
+    rid = str(sub["region"].iloc[0])
+    win = task.label_windows[name][rid]
+    reader = _reader(region_label_info(Path(task.root), name, rid))
+    cols = ws.col_off - win.col_off
+    rows = ws.row_off - win.row_off
+    if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+        sl = slice(int(pos[0]), int(pos[-1]) + 1)
+        reader.read_into(cols, rows, data[sl], mask[sl])
+    else:
+        d, m = data[pos], mask[pos]
+        reader.read_into(cols, rows, d, m)
+        data[pos], mask[pos] = d, m
+
+
+def _fill_vector(
+    task: Task,
+    name: str,
+    lab: LabelConfig,
+    infos: Mapping[str, RasterInfo],
+    sub: pd.DataFrame,
+    pos: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    grid: Grid,
+    ws: Windows,
+) -> None:
+    """Burn a vector label; mask false outside its coverage and where its grid has no data."""
+    from geoharmony import labels
+
+    data, mask = arrays[name], arrays[f"{name}_mask"]
+    base = str(lab.grid)
+    key = (name, str(infos[base].path))
+    layers = _VECTORS.get(key)
+    if layers is None:
+        layers = _VECTORS[key] = labels.load_vector_layers(
+            lab.sources, grid, where=f"[labels.{name}]"
+        )
+    rid = str(sub["region"].iloc[0])
+    ckey = (name, key[1], rid)
+    cover = _COVERAGE.get(ckey)
+    if cover is None:
+        cover = _COVERAGE[ckey] = labels.coverage_geometry(
+            lab.coverage, layers, task.regions.get(rid), grid
+        )
+    base_mask = arrays.get(f"{base}_mask")
+    same_shape = base_mask is not None and base_mask.shape[1:] == mask.shape[1:]
+    per_source = lab.channels == "per_source"
+    for k, w in zip(pos, ws, strict=True):
+        patch = subgrid(grid, w)
+        if per_source:
+            for b, layer in enumerate(layers):
+                data[k, b] = labels.burn([layer], patch, all_touched=lab.all_touched)
+        else:
+            data[k, 0] = labels.burn(layers, patch, all_touched=lab.all_touched)
+        m = labels.coverage_mask(cover, patch)
+        if same_shape:
+            m &= base_mask[k]  # type: ignore[index]
+        mask[k] = m
 
 
 def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
@@ -290,6 +335,8 @@ def make_tasks(plan: Plan, root: Path, done: set[int]) -> list[Task]:
                 stride=cfg.grid.stride,
                 root=str(root),
                 format=cfg.output.format,
+                label_windows=plan.label_windows,
+                regions={r.id: r for r in plan.regions},
             )
         )
     return out

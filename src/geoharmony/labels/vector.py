@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ class VectorLayer:
     geoms: np.ndarray
     value: int
     tree: Any
+    values: np.ndarray | None = None  # per-feature burn values (``value_field``)
 
 
 def load_vector_layers(
@@ -47,7 +49,28 @@ def load_vector_layers(
             raise InputError(f"{src.path}: vector label source ({where}) has no CRS")
         crs = CRS.from_user_input(gdf.crs)
         geoms = np.asarray(gdf.geometry.values, dtype=object)
-        geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+        values = None
+        if src.value_field is not None:
+            if src.value_field not in gdf.columns:
+                raise InputError(
+                    f"{src.path}: value_field {src.value_field!r} is not an attribute of the "
+                    f"vector label source ({where}); attributes: {', '.join(map(str, gdf.columns))}"
+                )
+            raw = gdf[src.value_field].to_numpy()
+            try:
+                values = np.asarray(raw, dtype=float)
+            except (TypeError, ValueError):
+                values = np.full(len(raw), np.nan)
+            bad = ~np.isfinite(values) | (values < 1) | (values > 255) | (values % 1 != 0)
+            if bad.any():
+                raise InputError(
+                    f"{src.path}: value_field {src.value_field!r} ({where}) must hold integers in "
+                    f"1..255; found {raw[bad][0]!r} in {int(bad.sum())} features"
+                )
+        keep = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+        geoms = geoms[keep]
+        if values is not None:
+            values = values[keep].astype(np.uint8)
         geoms = np.asarray(shapely.make_valid(geoms), dtype=object)
         if src.buffer_m and len(geoms):
             if grid.is_geographic or _unit_factor(grid.crs) != 1.0:
@@ -60,7 +83,7 @@ def load_vector_layers(
         else:
             geoms = to_crs(geoms, crs, grid.crs)
         layers.append(
-            VectorLayer(np.asarray(geoms, dtype=object), src.value, shapely.STRtree(geoms))
+            VectorLayer(np.asarray(geoms, dtype=object), src.value, shapely.STRtree(geoms), values)
         )
     return layers
 
@@ -75,10 +98,47 @@ def burn(layers: Sequence[VectorLayer], patch: Grid, *, all_touched: bool) -> np
     for layer in layers:
         hits = layer.tree.query(box, predicate="intersects")
         if len(hits):
+            vals = (
+                layer.values[hits] if layer.values is not None else np.full(len(hits), layer.value)
+            )
             rasterize(
-                ((g, layer.value) for g in layer.geoms[hits]),
+                ((g, int(v)) for g, v in zip(layer.geoms[hits], vals, strict=True)),
                 out=out,
                 transform=patch.transform,
                 all_touched=all_touched,
             )
     return out
+
+
+def coverage_geometry(coverage: str, layers: Sequence[VectorLayer], region: Any, grid: Grid) -> Any:
+    """Where a vector label's sources say something, in ``grid``'s CRS.
+
+    ``"bbox"``: the bounding box of every source feature (after buffering);
+    ``"boundary"``: the region's (unbuffered) boundary; a path: the union of that file's
+    polygons. Outside it, the label's mask is false ("no data", not "no stream").
+    """
+    if coverage == "bbox":
+        geoms = np.concatenate([layer.geoms for layer in layers]) if layers else np.array([])
+        if not len(geoms):
+            return shapely.Polygon()
+        return shapely.box(*shapely.total_bounds(geoms))
+    if coverage == "boundary":
+        return region.in_crs(grid.crs, which="boundary")
+    import geopandas as gpd
+
+    gdf = gpd.read_file(Path(coverage))
+    if gdf.crs is None:
+        raise InputError(f"{coverage}: the coverage file has no CRS")
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    geoms = to_crs(np.asarray(shapely.make_valid(geoms), dtype=object), CRS(gdf.crs), grid.crs)
+    return shapely.union_all(geoms)
+
+
+def coverage_mask(geom: Any, patch: Grid) -> np.ndarray:
+    """Pixels of a patch grid whose centre lies inside the coverage geometry."""
+    if shapely.is_empty(geom):
+        return np.zeros((patch.height, patch.width), dtype=bool)
+    out = rasterize(
+        [(geom, 1)], out_shape=(patch.height, patch.width), transform=patch.transform, dtype="uint8"
+    )
+    return np.asarray(out > 0)

@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from geoharmony.errors import ConfigError, CoverageWarning, CRSMismatchError, InputError
-from geoharmony.geometry.d8codes import D8_CODES
+from geoharmony.geometry.d8codes import code_map
 from geoharmony.geometry.footprint import to_crs, transform_points, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
@@ -36,6 +36,7 @@ from geoharmony.io.codec import same
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.io.stack import stack_vrt
 from geoharmony.planning.config import Config
+from geoharmony.planning.config.labels import BYTES_PER_CELL, FLOW_KINDS, FLOW_RULES
 from geoharmony.planning.study_area import Region, load_regions
 
 WGS84 = CRS.from_epsg(4326)
@@ -60,6 +61,38 @@ class OutputSpec:
     categorical: bool = False
     resampling: str = "nearest"
     codes: Mapping[str, int] | None = None
+    params: Mapping[str, Any] | None = None
+    d8_encoding: str | None = None  # "esri" | "class" when the output holds D8 codes
+
+
+@dataclass(frozen=True, slots=True)
+class LabelWindow:
+    """Where a region-level label is computed: a window of its grid (pixels).
+
+    The region's buffered area plus every patch window of the region, plus ``margin``
+    pixels on each side. ``grid_of`` names the modality whose grid it lies on.
+    """
+
+    grid_of: str
+    col_off: int
+    row_off: int
+    width: int
+    height: int
+
+    @property
+    def megapixels(self) -> float:
+        """Cells of the window, in millions."""
+        return self.width * self.height / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for the manifest)."""
+        return {
+            "grid_of": self.grid_of,
+            "col_off": self.col_off,
+            "row_off": self.row_off,
+            "width": self.width,
+            "height": self.height,
+        }
 
 
 @dataclass(frozen=True)
@@ -81,6 +114,10 @@ class Plan:
     table: pd.DataFrame
     task_size: int
     candidates: int
+    #: label -> region id -> window of that label's region raster on its grid
+    label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
+    #: label -> region id -> header of a ``kind = "raster"`` label's source raster
+    label_sources: Mapping[str, Mapping[str, RasterInfo]] = field(default_factory=dict)
     #: Regions left out by ``on_missing = "skip_region"``: region id -> missing modalities.
     skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -223,6 +260,8 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     if len(table):
         table["task"] = np.arange(len(table)) // task_size
         table["split"] = _assign_splits(cfg, table)
+    label_windows = _label_windows(cfg, regions, sources, reference, outputs, table)
+    label_sources = _label_sources(cfg, regions)
     return Plan(
         cfg,
         reference,
@@ -233,8 +272,80 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         table,
         task_size,
         n_candidates,
+        label_windows,
+        label_sources,
         skipped,
     )
+
+
+def label_grid_of(cfg: Config, name: str, reference: str) -> str:
+    """The modality whose grid a label lies on (the reference in ``resample`` mode)."""
+    lab = cfg.labels[name]
+    return reference if cfg.grid.mode == "resample" else str(lab.grid or reference)
+
+
+def _label_windows(
+    cfg: Config,
+    regions: list[Region],
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    reference: str,
+    outputs: Mapping[str, OutputSpec],
+    table: pd.DataFrame,
+) -> dict[str, dict[str, LabelWindow]]:
+    """Each region-level label's window per region; refuse regions over the label's cap."""
+    out: dict[str, dict[str, LabelWindow]] = {}
+    p, stride = cfg.grid.patch_size, cfg.grid.stride
+    for name, lab in cfg.labels.items():
+        if not lab.region_level:
+            continue
+        g_name = label_grid_of(cfg, name, reference)
+        spec = outputs[name]
+        out[name] = {}
+        for region in regions:
+            grid = sources[region.id][g_name].grid
+            x0, y0, x1, y1 = shapely.bounds(region.in_crs(grid.crs))
+            cs, rs = grid.to_colrow(np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1]))
+            c_lo, c_hi = math.floor(np.min(cs)), math.ceil(np.max(cs))
+            r_lo, r_hi = math.floor(np.min(rs)), math.ceil(np.max(rs))
+            sub = table[table["region"] == region.id] if len(table) else table
+            if len(sub):
+                if cfg.grid.mode == "resample":
+                    pc = sub["lattice_j"].to_numpy() * stride
+                    pr = sub["lattice_i"].to_numpy() * stride
+                    w, h = p, p
+                else:
+                    pc = sub[f"{g_name}_col_off"].to_numpy()
+                    pr = sub[f"{g_name}_row_off"].to_numpy()
+                    w, h = spec.width, spec.height
+                c_lo, r_lo = min(c_lo, int(pc.min())), min(r_lo, int(pr.min()))
+                c_hi, r_hi = max(c_hi, int(pc.max()) + w), max(r_hi, int(pr.max()) + h)
+            m = lab.margin
+            win = LabelWindow(g_name, c_lo - m, r_lo - m, c_hi - c_lo + 2 * m, r_hi - r_lo + 2 * m)
+            if win.megapixels > lab.max_region_mpx:
+                gib = win.width * win.height * (BYTES_PER_CELL + 5) / 2**30
+                raise ConfigError(
+                    f"{cfg.source}: [labels.{name}].max_region_mpx: region {region.id!r} needs "
+                    f"a {win.width} x {win.height} px window ({win.megapixels:.0f} Mpx, about "
+                    f"{gib:.1f} GiB) over the cap of {lab.max_region_mpx:g} Mpx; raise "
+                    "max_region_mpx if this machine has the memory, or split the region"
+                )
+            out[name][region.id] = win
+    return out
+
+
+def _label_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, RasterInfo]]:
+    """Headers of ``kind = "raster"`` label sources, per region (``{id}`` substituted)."""
+    out: dict[str, dict[str, RasterInfo]] = {}
+    for name, lab in cfg.labels.items():
+        if lab.kind != "raster" or lab.path is None:
+            continue
+        out[name] = {}
+        for region in regions:
+            path = Path(str(lab.path).replace("{id}", region.id))
+            out[name][region.id] = read_info(
+                path, bands=(1,), nodata=lab.nodata, where=f"[labels.{name}].path"
+            )
+    return out
 
 
 def _task_size(n: int, shard: int) -> int:
@@ -294,24 +405,81 @@ def _output_specs(
         )
     for name, lab in cfg.labels.items():
         base = specs[lab.grid or reference]
-        codes = (
-            {"none": 0, **{(s.layer or s.path.stem): s.value for s in lab.sources}}
-            if lab.kind == "vector"
-            else {**D8_CODES, "undefined": 0}
-        )
-        specs[name] = OutputSpec(
-            name=name,
-            kind=lab.kind,
-            dtype="uint8",
-            bands=1,
-            width=base.width,
-            height=base.height,
-            fill_value=0,
-            grid_of=base.grid_of,
-            categorical=True,
-            codes=codes,
-        )
+        specs[name] = _label_spec(cfg, name, base, sources, regions)
     return specs
+
+
+def _label_spec(
+    cfg: Config,
+    name: str,
+    base: OutputSpec,
+    sources: Mapping[str, Mapping[str, RasterInfo]],
+    regions: list[Region],
+) -> OutputSpec:
+    """What a label's patches hold: dtype, bands, fill, code map and parameters."""
+    lab = cfg.labels[name]
+    dtype, bands, fill = "uint8", 1, 0.0
+    categorical = True
+    codes: dict[str, int] | None
+    params: dict[str, Any] = {"kind": lab.kind}
+    if lab.kind == "vector":
+        srcs = lab.sources
+        codes = {"none": 0, **{(s.layer or s.path.stem): s.value for s in srcs}}
+        if any(s.value_field for s in srcs):
+            codes = {"none": 0}  # values come from attributes
+        bands = len(srcs) if lab.channels == "per_source" else 1
+        params.update(
+            all_touched=lab.all_touched,
+            coverage=str(lab.coverage),
+            channels=lab.channels,
+            bands=[s.layer or s.path.stem for s in srcs] if bands > 1 else None,
+            value_fields={s.layer or s.path.stem: s.value_field for s in srcs if s.value_field},
+            rule="later sources overwrite earlier ones (merged)",
+        )
+    elif lab.kind in FLOW_KINDS:
+        params.update(
+            conditioning=lab.conditioning,
+            outlets=lab.outlets,
+            margin_px=lab.margin,
+            rules=dict(FLOW_RULES),
+            region_level=True,
+        )
+        if lab.kind == "d8":
+            codes = code_map(lab.encoding)
+            fill = float(codes["undefined"])
+            params["encoding"] = lab.encoding
+        elif lab.kind == "accumulation":
+            dtype, fill, categorical, codes = "float32", float("nan"), False, None
+            params["units"] = lab.units
+            params["includes_self"] = True
+        else:
+            codes = {"none": 0, "stream": 1}
+            params["threshold_km2"] = lab.threshold_km2
+    else:  # raster
+        params.update(path=str(lab.path), margin_px=lab.margin, region_level=True)
+        if lab.codes is not None:
+            codes = code_map(lab.encoding)
+            fill = float(codes["undefined"])
+            params.update(source_codes=lab.codes, encoding=lab.encoding)
+        else:
+            codes = None
+            categorical = lab.categorical
+            dtype = "uint8" if categorical else "float32"
+            fill = 0.0 if categorical else float("nan")
+    return OutputSpec(
+        name=name,
+        kind=lab.kind,
+        dtype=dtype,
+        bands=bands,
+        width=base.width,
+        height=base.height,
+        fill_value=fill,
+        grid_of=base.grid_of,
+        categorical=categorical,
+        codes=codes,
+        params=params,
+        d8_encoding=lab.encoding if lab.is_d8 else None,
+    )
 
 
 def _keep(cfg: Config, lat: Lattice, geom: Any, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -360,6 +360,76 @@ def index_findings(plan: Plan, index: Any, manifest: Mapping[str, Any]) -> list[
     return out
 
 
+def label_findings(manifest: Mapping[str, Any], index: Any) -> list[Finding]:
+    """Label QA (see :mod:`geoharmony.labels.qa`): positives, empty patches, D8 problems.
+
+    ``label-implausible`` (warning): a region whose positive fraction of a label is over
+    the bound (default 50 %); ``label-empty-patches`` (note): patches of a label without a
+    positive pixel; ``d8-undefined`` (error for a conditioned D8, else a note): valid cells
+    without a direction; ``d8-cycles`` (error): cells on or above a cycle.
+    """
+    from geoharmony.labels.qa import (
+        MAX_POSITIVE_FRACTION,
+        class_fractions_per_region,
+        d8_region_problems,
+        implausible_regions,
+        patches_without_positive,
+    )
+
+    out: list[Finding] = []
+    outputs = manifest.get("outputs", {})
+    d8 = tuple(n for n, o in outputs.items() if o.get("d8_encoding") or o.get("kind") == "d8")
+    fractions = class_fractions_per_region(manifest, index)
+    for row in implausible_regions(fractions, max_positive=MAX_POSITIVE_FRACTION, skip=d8):
+        out.append(
+            Finding(
+                "warning",
+                "label-implausible",
+                f"label {row['label']}: region {row['region']} is "
+                f"{row['positive_fraction']:.0%} positive (over {MAX_POSITIVE_FRACTION:.0%}); "
+                "check the layer, its CRS and `buffer_m`",
+                row,
+            )
+        )
+    for name in outputs:
+        if f"{name}_positive" not in getattr(index, "columns", ()):
+            continue
+        n = len(patches_without_positive(index, name))
+        if n:
+            out.append(
+                Finding(
+                    "note",
+                    "label-empty-patches",
+                    f"label {name}: {n} of {len(index)} patches have no positive pixel "
+                    "(`min_positive` filters them)",
+                    {"label": name, "patches": n},
+                )
+            )
+    for name, per in d8_region_problems(manifest).items():
+        und = sum(p["undefined"] for p in per.values())
+        cyc = sum(p["cycle_cells"] for p in per.values())
+        conditioned = (outputs[name].get("params") or {}).get("conditioning") == "fill"
+        if und:
+            out.append(
+                Finding(
+                    "error" if conditioned and outputs[name].get("kind") == "d8" else "note",
+                    "d8-undefined",
+                    f"label {name}: {und} valid cells have no flow direction",
+                    {"label": name, "cells": und},
+                )
+            )
+        if cyc:
+            out.append(
+                Finding(
+                    "error",
+                    "d8-cycles",
+                    f"label {name}: {cyc} cells are on or above a flow-direction cycle",
+                    {"label": name, "cells": cyc},
+                )
+            )
+    return out
+
+
 def review(plan: Plan, index: Any, manifest: Mapping[str, Any] | None = None) -> list[Finding]:
     """Every domain check, most severe first.
 
@@ -391,4 +461,5 @@ def review(plan: Plan, index: Any, manifest: Mapping[str, Any] | None = None) ->
         out += input_findings(plan)
     if manifest:
         out += changed_inputs(manifest)
+        out += label_findings(manifest, index)
     return ordered(out)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from geoharmony.planning.windows import output_grid
 from geoharmony.qa.checks import review
@@ -64,8 +66,41 @@ def summary_text(path: str | Path) -> str:
         )
     crss = sorted({crs_short(i.grid.crs) for per in plan.sources.values() for i in per.values()})
     lines.append(f"CRSs      {', '.join(crss)}")
+    lines += label_lines(m, idx)
     findings = review(plan, idx, m)
     lines.append(f"findings  {len(findings) or 'none'}")
     for f in findings:
         lines.append(f"  {f.severity:<8}{f.code}: {f.message.replace('`', '')}")
     return "\n".join(lines)
+
+
+def label_lines(manifest: Mapping[str, Any], index: Any) -> list[str]:
+    """Label QA as text: positive fractions per region and flow-direction health."""
+    from geoharmony.labels.qa import (
+        class_fractions_per_region,
+        d8_region_problems,
+        patches_without_positive,
+        positive_fraction,
+    )
+
+    outputs = manifest.get("outputs", {})
+    d8 = {n for n, o in outputs.items() if o.get("d8_encoding") or o.get("kind") == "d8"}
+    out: list[str] = []
+    for name, per in class_fractions_per_region(manifest, index).items():
+        if name in d8 or not per:
+            continue
+        pos = [positive_fraction(f) for f in per.values()]
+        empty = len(patches_without_positive(index, name))
+        out.append(
+            f"  {name:<12} positive {min(pos):.2%}..{max(pos):.2%} of valid pixels per "
+            f"region; {empty} patch(es) without a positive pixel"
+        )
+    for name, d8per in d8_region_problems(manifest).items():
+        und = sum(p["undefined"] for p in d8per.values())
+        cyc = sum(p["cycle_cells"] for p in d8per.values())
+        val = sum(p["valid"] for p in d8per.values()) or 1
+        out.append(
+            f"  {name:<12} flow directions: {und} undefined cell(s) ({und / val:.4%}), "
+            f"{cyc} cell(s) on cycles, over {len(d8per)} region(s)"
+        )
+    return ["labels:", *out] if out else []

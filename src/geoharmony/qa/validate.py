@@ -118,6 +118,66 @@ def checksum_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
     return checked, out
 
 
+def region_label_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
+    """Region label rasters: present, sha256 as recorded, and (D8) no undefined cell or cycle."""
+    import rasterio
+
+    from geoharmony.labels.qa import d8_array_problems
+
+    checked: list[str] = []
+    out: list[Finding] = []
+    for name, o in ds.manifest.get("outputs", {}).items():
+        for rid, rec in (o.get("regions") or {}).items():
+            p = ds.root / rec["path"]
+            details = {"label": name, "region": rid, "path": rec["path"]}
+            if not p.is_file():
+                out.append(
+                    Finding("error", "label-raster-missing", f"{name}: {rec['path']} is missing")
+                )
+                continue
+            if sha256_file(p) != rec["sha256"]:
+                out.append(
+                    Finding(
+                        "error",
+                        "label-raster-checksum",
+                        f"{name}: {rec['path']} changed since extraction (sha256 differs)",
+                        details,
+                    )
+                )
+                continue
+            enc = o.get("d8_encoding")
+            if enc is None:
+                checked.append(f"{name}: region {rid} raster sha256 matches")
+                continue
+            with rasterio.open(p) as src:
+                qa = d8_array_problems(src.read(1), src.read_masks(1) > 0, enc)
+            if qa["cycle_cells"]:
+                out.append(
+                    Finding(
+                        "error",
+                        "d8-cycles",
+                        f"{name}: region {rid} has {qa['cycle_cells']} cells on cycles",
+                        {**details, "cells": qa["cycle_cells"]},
+                    )
+                )
+            conditioned = (o.get("params") or {}).get("conditioning") == "fill"
+            if conditioned and o.get("kind") == "d8" and qa["undefined"]:
+                out.append(
+                    Finding(
+                        "error",
+                        "d8-undefined",
+                        f"{name}: region {rid} has {qa['undefined']} valid cells without a "
+                        "direction",
+                        {**details, "cells": qa["undefined"]},
+                    )
+                )
+            checked.append(
+                f"{name}: region {rid} D8 re-checked ({qa['undefined']} undefined, "
+                f"{qa['cycle_cells']} on cycles)"
+            )
+    return checked, out
+
+
 def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) -> Report:
     """Check a dataset: plan, index and manifest (:func:`review`), store arrays, inputs.
 
@@ -135,6 +195,9 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
     checked, store = store_findings(ds, batch=batch)
     rep.checked += checked
     found += store
+    checked, labels = region_label_findings(ds)
+    rep.checked += checked
+    found += labels
     if check_inputs:
         checked, inputs = checksum_findings(ds)
         rep.checked += checked

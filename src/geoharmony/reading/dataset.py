@@ -73,7 +73,14 @@ class Dataset:
     @property
     def d8_outputs(self) -> list[str]:
         """Outputs holding D8 flow-direction codes (for :mod:`geoharmony.reading.augment`)."""
-        return [n for n, o in self.plan.outputs.items() if o.kind == "d8"]
+        return list(self.d8_encodings)
+
+    @property
+    def d8_encodings(self) -> dict[str, str]:
+        """``{output: "esri" | "class"}`` of the D8 outputs, from the manifest."""
+        from geoharmony.reading.augment import d8_encodings
+
+        return d8_encodings(self.manifest)
 
     def stats(self, split: str = "train") -> dict[str, Any]:
         """Per-band ``mean``/``std``/``min``/``max``/``count``/``p02``/``p98`` of a split.

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ def to_tf_dataset(
     normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     channels_last: bool = False,
     parallel: int | None = None,
+    transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
     scale: bool = False,
 ) -> Any:
     """A ``tf.data.Dataset`` of dicts ``{name: (bands, h, w), name_mask: (h, w), "index"}``.
@@ -53,6 +54,11 @@ def to_tf_dataset(
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
         Parallel reads (default: ``tf.data.AUTOTUNE``).
+    transform
+        Called on the numpy sample dict (every output and mask) before normalisation,
+        e.g. ``RandomFlipRotate.for_dataset(ds)`` from :mod:`geoharmony.reading.augment`
+        (D8 outputs found from the manifest). It must keep the arrays' shapes and dtypes
+        (square patches for rotations).
     scale
         Return physical values ``scale * stored + offset`` (float32) of modalities that
         declare ``[modalities.x] scale``/``offset``; statistics follow.
@@ -81,9 +87,15 @@ def to_tf_dataset(
 
     def read(i: np.ndarray) -> list[np.ndarray]:
         pos = int(i)
+        sample = {}
+        for n in names:
+            sample[n] = ds.store.read(n, pos)
+            sample[f"{n}_mask"] = ds.store.read(f"{n}_mask", pos)
+        if transform is not None:
+            sample = transform(sample)
         out = []
         for n in names:
-            a = ds.store.read(n, pos)
+            a = np.ascontiguousarray(sample[n])
             ms = normalizer(n, str(regions[pos]))
             if n in norm:
                 a = a.astype(np.float32)
@@ -92,7 +104,7 @@ def to_tf_dataset(
             if ms is not None:
                 mean, std = ms
                 a = (a - mean) / std
-            out += [a, ds.store.read(f"{n}_mask", pos)]
+            out += [a, np.ascontiguousarray(sample[f"{n}_mask"])]
         return out
 
     def to_dict(i: Any) -> dict[str, Any]:

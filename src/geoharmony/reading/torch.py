@@ -173,17 +173,18 @@ class PatchDataset(_TorchDataset):
             return [self[i] for i in indices]
         pos = self.positions[np.asarray(indices, dtype=np.int64)]
         store = self._store()
-        meta = self.ds.manifest["outputs"]
+        specs = self.ds.specs
         n = len(pos)
         regions = [self._region_names[c] for c in self._region_codes[pos].tolist()]
         batch: dict[str, Any] = {"index": torch.from_numpy(pos.astype(np.int64))}
         for name in self.outputs:
-            b, h, w = meta[name]["shape"]
+            spec = specs[name]
+            b, h, w = spec.bands, spec.height, spec.width
             label = name in self.labels
             if label:
                 dtype = torch.int64
             elif name in self._stored:
-                dtype = torch.from_numpy(np.empty(0, meta[name]["dtype"])).dtype
+                dtype = torch.from_numpy(np.empty(0, spec.dtype)).dtype
             else:
                 dtype = torch.float32
             data = _alloc((n, b, h, w), dtype)

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geoharmony.planning.config.grid import KEEP_RULES, MODES
-from geoharmony.planning.config.labels import LABEL_KINDS
+from geoharmony.planning.config.labels import (
+    CHANNELS,
+    CODE_SYSTEMS,
+    CONDITIONINGS,
+    DEFAULT_MARGIN,
+    DEFAULT_MAX_REGION_MPX,
+    ENCODINGS,
+    LABEL_KINDS,
+    OUTLETS,
+    UNITS,
+)
 from geoharmony.planning.config.modalities import ON_MISSING, RESAMPLINGS
 from geoharmony.planning.config.npz import STATS_SCHEMAS
 from geoharmony.planning.config.output import FORMATS
@@ -126,11 +136,32 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("block_m", "float", "5000", "Block side in metres (`by = block`, EPSG:6933)."),
     ),
     "labels.NAME": (
-        Key("kind", _one_of(LABEL_KINDS), '"vector"', "Burned vector layers or D8 from a DEM."),
-        Key("grid", "modality", "required (vector)", "Modality whose windows the label uses."),
+        Key("kind", _one_of(LABEL_KINDS), '"vector"', "What the label is (keys by kind below)."),
+        Key(
+            "min_positive", "int", "0", "Drop patches with fewer positive label pixels (any kind)."
+        ),
+        Key("grid", "modality", "required (vector, raster)", "Modality whose windows it uses."),
         Key("sources", "list of tables", "required (vector)", "Vector layers (keys below)."),
-        Key("dem", "modality", "required (d8)", "DEM modality of a D8 label."),
-        Key("all_touched", "bool", "true", "Burn every pixel a feature touches."),
+        Key("all_touched", "bool", "false", "vector: burn every pixel a feature touches."),
+        Key(
+            "coverage",
+            '`"bbox"` \\| `"boundary"` \\| path',
+            '"bbox"',
+            "vector: mask false outside.",
+        ),
+        Key("channels", _one_of(CHANNELS), '"merged"', "vector: one band, or one per source."),
+        Key("dem", "modality", "required (d8, accumulation, streams)", "DEM of flow labels."),
+        Key("conditioning", _one_of(CONDITIONINGS), '"fill"', "Flow labels: pit filling."),
+        Key("outlets", _one_of(OUTLETS), '"edge"', "Flow labels: where water leaves."),
+        Key("encoding", _one_of(ENCODINGS), '"esri"', "d8, raster: code system stored."),
+        Key("units", _one_of(UNITS), '"km2"', "accumulation: upstream area units."),
+        Key("threshold_km2", "float", "required (streams)", "streams: upstream area threshold."),
+        Key("margin", "int", str(DEFAULT_MARGIN), "Region labels: pixels read around the region."),
+        Key("max_region_mpx", "float", f"{DEFAULT_MAX_REGION_MPX:g}", "Region labels: size cap."),
+        Key("path", "path", "required (raster)", "raster: the label raster."),
+        Key("categorical", "bool", "true", "raster: class codes."),
+        Key("codes", _one_of(CODE_SYSTEMS), "none", "raster: flow directions to convert to ESRI."),
+        Key("nodata", "float", "the file's", "raster: nodata override."),
     ),
     "labels.NAME.sources[k]": (
         Key("path", "path", "required", "Vector file."),
@@ -138,6 +169,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         Key("buffer_m", "float", "0", "Buffer of the features in metres (lines to areas)."),
         Key("where", "str", "all features", "OGR SQL filter."),
         Key("value", "int 1..255", "k + 1", "Code burned for this source."),
+        Key("value_field", "str", "none", "Integer attribute burned instead of `value`."),
     ),
 }
 
