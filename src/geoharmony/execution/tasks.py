@@ -23,7 +23,7 @@ import pandas as pd
 from geoharmony.execution import faults
 from geoharmony.execution.region_labels import region_label_info
 from geoharmony.execution.resume import TASKS
-from geoharmony.execution.stats import band_moments
+from geoharmony.execution.stats import task_moments
 from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.geometry.window import Windows, subgrid
 from geoharmony.io.atomic import write_json_atomic
@@ -168,7 +168,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "n": n,
         "valid_fraction": valid,
         "positive": positive,
-        "stats": band_moments(task, arrays),
+        **task_moments(task, arrays),  # "stats" (per split) and "region_stats"
         "checksums": dict(writer.checksums),
     }
     write_json_atomic(Path(task.root) / TASKS / f"{task.index:06d}.json", record)
@@ -210,6 +210,10 @@ def _fill_modality(
 ) -> None:
     spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
+    if info.missing:  # on_missing = "masked": no file for this region
+        data[pos], mask[pos] = spec.fill_value, False
+        return
+    reader = _reader(info)
     src = source_windows(sub, name)
     c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
@@ -249,6 +253,10 @@ def _fill_label(
     arrays: dict[str, np.ndarray],
 ) -> None:
     data, mask = arrays[name], arrays[f"{name}_mask"]
+    base = task.outputs[name].grid_of
+    if infos[base].missing or (lab.dem is not None and infos[lab.dem].missing):
+        data[pos], mask[pos] = 0, False  # its grid or DEM has no file in this region
+        return
     grid, ws = _output_windows(task, sub, infos, task.outputs[name])
     if lab.kind == "vector":
         _fill_vector(task, name, lab, infos, sub, pos, arrays, grid, ws)

@@ -42,6 +42,7 @@ from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.codec import same
 from geoharmony.io.inputs import source_files, stat_key
 from geoharmony.io.raster_info import RasterInfo, read_info
+from geoharmony.io.stack import stack_vrt
 from geoharmony.planning.config import Config
 from geoharmony.planning.config.labels import BYTES_PER_CELL, FLOW_KINDS, FLOW_RULES
 from geoharmony.planning.coverage import keep_valid
@@ -145,6 +146,8 @@ class Plan:
     label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
     #: label -> region id -> header of a ``kind = "raster"`` label's source raster
     label_sources: Mapping[str, Mapping[str, RasterInfo]] = field(default_factory=dict)
+    #: Regions left out by ``on_missing = "skip_region"``: region id -> missing modalities.
+    skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Field by field: the table by content and dtypes, NaN equal to NaN."""
@@ -166,12 +169,15 @@ class Plan:
         """Every file of every input, by role.
 
         Roles are ``boundary``, ``modalities.NAME.REGION`` and ``labels.NAME.K``: rasters,
-        boundary and label sources with all their sidecars or folder contents. The
-        fingerprint and the manifest both use this.
+        boundary and label sources with all their sidecars or folder contents (a stacked
+        modality's VRT with its member files). The fingerprint and the manifest both use
+        this. Files absent by ``on_missing = "masked"`` are not inputs and not listed.
         """
         out = {"boundary": source_files(self.config.study_area.boundary)}
         for rid in sorted(self.sources):
             for name, info in sorted(self.sources[rid].items()):
+                if info.missing:
+                    continue
                 out[f"modalities.{name}.{rid}"] = source_files(info.path)
         for name, lab in self.config.labels.items():
             for k, src in enumerate(lab.sources if lab.kind == "vector" else ()):
@@ -196,9 +202,14 @@ class Plan:
         """Stable hash of what this plan would write (config, inputs' identity, patches)."""
         h = hashlib.sha256()
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
-        for role, files in sorted(self.input_files().items()):
-            for f in files:
+        files = self.input_files()
+        for role, fs in sorted(files.items()):
+            for f in fs:
                 h.update(f"{role}|{stat_key(f)}".encode())
+        for rid in sorted(self.sources):  # on_missing = "masked": absent, by design
+            for name, info in sorted(self.sources[rid].items()):
+                if info.missing:
+                    h.update(f"modalities.{name}.{rid}|{info.path}|missing".encode())
         h.update(
             pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes()
         )
@@ -212,26 +223,85 @@ def load_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, Rast
     """Read every raster header needed, once per distinct file."""
     cache: dict[str, RasterInfo] = {}
     out: dict[str, dict[str, RasterInfo]] = {}
+    masked: list[tuple[str, str, Path]] = []
     for r in regions:
         out[r.id] = {}
         for name, m in cfg.modalities.items():
-            p = m.path_for(r.id)
+            where = f"[modalities.{name}].path"
+            if m.on_missing == "masked" and not m.exists_for(r.id):
+                masked.append((r.id, name, m.path_for(r.id)))
+                continue
+            p = stack_vrt(m.stack_for(r.id), where=where) if m.stack else m.path_for(r.id)
             key = f"{p}|{m.bands}|{m.nodata}"
             if key not in cache:
                 cache[key] = read_info(
                     p, bands=m.bands, nodata=m.nodata, where=f"[modalities.{name}].path"
                 )
             out[r.id][name] = cache[key]
-    return out
+    for rid, name, p in masked:
+        donor = next((infos[name] for infos in out.values() if name in infos), None)
+        if donor is None:
+            raise InputError(
+                f"[modalities.{name}].path: no region has its file (e.g. {p}); "
+                'on_missing = "masked" needs the file in at least one region'
+            )
+        out[rid][name] = replace(donor, path=p, missing=True)
+        warnings.warn(
+            f"[modalities.{name}] {p} does not exist: region {rid!r} gets it masked "
+            '(on_missing = "masked")',
+            CoverageWarning,
+            stacklevel=3,
+        )
+    return {r.id: {n: out[r.id][n] for n in cfg.modalities} for r in regions}
+
+
+def skip_missing(
+    cfg: Config, regions: list[Region]
+) -> tuple[list[Region], dict[str, tuple[str, ...]]]:
+    """Leave out regions missing a file of an ``on_missing = "skip_region"`` modality.
+
+    Raises
+    ------
+    InputError
+        If every region would be left out.
+    """
+    skipped: dict[str, tuple[str, ...]] = {}
+    for r in regions:
+        gone = tuple(
+            n
+            for n, m in cfg.modalities.items()
+            if m.on_missing == "skip_region" and not m.exists_for(r.id)
+        )
+        if gone:
+            skipped[r.id] = gone
+            warnings.warn(
+                f"region {r.id!r} left out: no file for {', '.join(gone)} "
+                '(on_missing = "skip_region")',
+                CoverageWarning,
+                stacklevel=3,
+            )
+    kept = [r for r in regions if r.id not in skipped]
+    if not kept:
+        raise InputError(
+            f'{cfg.source}: every region is left out by on_missing = "skip_region" '
+            f"(missing: {skipped}); check the [modalities.*].path patterns"
+        )
+    return kept, skipped
 
 
 def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     """Decide every patch and window (see module docstring). No pixels are read."""
     regions = load_regions(cfg.study_area) if regions is None else regions
+    regions, skipped = skip_missing(cfg, regions)
     sources = load_sources(cfg, regions)
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
+    if any(infos[reference].missing for infos in sources.values()):
+        raise ConfigError(
+            f"{cfg.source}: [modalities.{reference}] is the reference raster (its lattice places "
+            'the patches), so on_missing = "masked" cannot apply to it; use "skip_region"'
+        )
     _check_orientation(cfg, reference, sources)
     ground = ground_resolutions(regions, sources)
     outputs = _output_specs(cfg, reference, sources, regions, ground)
@@ -268,6 +338,7 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         1,
         n_candidates,
         ground=ground,
+        skipped=skipped,
     )
     notes.extend(footprint_lines(plan))
     transforms = transform_records(plan)
@@ -820,6 +891,8 @@ def _plan_region(
 
 def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
     """Warn when a raster does not reach a region at all (a silent all-invalid dataset)."""
+    if info.missing:  # warned about when loaded
+        return
     try:
         geom = region.in_crs(info.grid.crs)
     except Exception:  # pragma: no cover - a failed transform is reported by the plan

@@ -11,6 +11,8 @@ from geoharmony.errors import ConfigError
 from geoharmony.planning.config._reader import TableReader, number
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
+#: What a region whose raster of this modality does not exist gets.
+ON_MISSING = ("error", "skip_region", "masked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,23 @@ class ModalityConfig:
     categorical: bool = False
     nodata: float | None = None
     resampling: str | None = None
+    #: ``path = [...]``: single-band files of one grid stacked in order (``path`` is the first).
+    stack: tuple[str, ...] = ()
+    #: Stored value -> physical value: ``scale * stored + offset`` (quantised data).
+    scale: float | None = None
+    offset: float | None = None
+    #: A region whose file is missing: ``error``; ``skip_region`` (left out, recorded);
+    #: ``masked`` (the modality is all fill there, mask false, recorded).
+    on_missing: str = "error"
+
+    def exists_for(self, region_id: str) -> bool:
+        """True when the region's file (every stacked file) exists."""
+        files = self.stack_for(region_id) or [self.path_for(region_id)]
+        return all(f.exists() for f in files)
+
+    def stack_for(self, region_id: str) -> list[Path]:
+        """The stacked files for a region (``{id}`` substituted); empty without a list."""
+        return [Path(p.replace("{id}", region_id)) for p in self.stack]
 
     def path_for(self, region_id: str) -> Path:
         """The raster path for a region (``{id}`` substituted)."""
@@ -51,6 +70,20 @@ def _nodata(m: TableReader) -> float | None:
     return number(m, "nodata", None)
 
 
+def parse_path_list(m: TableReader, base: Path) -> tuple[str, ...]:
+    """``path = ["B2.tif", "B3.tif", ...]``: the resolved files (empty for a single path)."""
+    raw = m.data.get("path")
+    if not isinstance(raw, list):
+        return ()
+    if not raw or not all(isinstance(x, str) and x for x in raw):
+        m.fail("path", f"must be a path or a non-empty list of paths, found {raw!r}")
+    out = []
+    for x in raw:
+        q = Path(x).expanduser()
+        out.append(str(q if q.is_absolute() else base / q))
+    return tuple(out)
+
+
 def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, ModalityConfig]:
     """Validate the ``[modalities.*]`` tables."""
     if not isinstance(mods_raw, dict) or not mods_raw:
@@ -69,9 +102,19 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             source,
             f"modalities.{name}",
             table,
-            ("path", "bands", "categorical", "nodata", "resampling"),
+            (
+                "path",
+                "bands",
+                "categorical",
+                "nodata",
+                "resampling",
+                "scale",
+                "offset",
+                "on_missing",
+            ),
         )
-        p = m.path("path", base)
+        stack = parse_path_list(m, base)
+        p = Path(stack[0]) if stack else m.path("path", base)
         bands = m.get("bands", list)
         if bands is not None:
             if not bands or not all(
@@ -91,6 +134,10 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             categorical=bool(m.get("categorical", bool, False)),
             nodata=_nodata(m),
             resampling=res,
+            stack=stack,
+            scale=number(m, "scale", None),
+            offset=number(m, "offset", None),
+            on_missing=m.choice("on_missing", ON_MISSING, "error"),
         )
 
     return modalities
