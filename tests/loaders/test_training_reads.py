@@ -18,7 +18,7 @@ SPLIT = """
     [split]
     by = "block"
     fractions = [0.6, 0.2, 0.2]
-    block_m = 400
+    block_m = 1200  # issue 9's leakage guard: 400 m blocks left val/test empty
     seed = 3
 """
 

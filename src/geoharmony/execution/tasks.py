@@ -213,7 +213,6 @@ def _fill_modality(
     if info.missing:  # on_missing = "masked": no file for this region
         data[pos], mask[pos] = spec.fill_value, False
         return
-    reader = _reader(info)
     src = source_windows(sub, name)
     c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
