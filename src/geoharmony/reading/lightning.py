@@ -49,7 +49,7 @@ class PatchDataModule(pl.LightningDataModule):
         Dataset folder.
     batch_size, num_workers
         Of every loader.
-    outputs, transform, normalize
+    outputs, transform, normalize, fill
         As :class:`geoharmony.torch.PatchDataset` (``transform`` applies to training only).
     shuffle_buffer
         Shuffle buffer (samples) of the training sampler.
@@ -70,6 +70,7 @@ class PatchDataModule(pl.LightningDataModule):
         outputs: Sequence[str] | None = None,
         transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
         normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+        fill: float = 0.0,
         shuffle_buffer: int = 256,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
@@ -79,6 +80,7 @@ class PatchDataModule(pl.LightningDataModule):
         self.path = Path(path)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.outputs, self.transform, self.normalize = outputs, transform, normalize
+        self.fill = float(fill)
         self.shuffle_buffer, self.seed = shuffle_buffer, seed
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = (
@@ -117,6 +119,7 @@ class PatchDataModule(pl.LightningDataModule):
                 outputs=self.outputs,
                 transform=self.transform if split == "train" else None,
                 normalize=self.normalize,
+                fill=self.fill,
             )
 
     def _loader(self, split: str, *, train: bool) -> torch.utils.data.DataLoader[Any]:
