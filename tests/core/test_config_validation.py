@@ -162,7 +162,7 @@ def test_unknown_table_is_refused_with_a_suggestion(project: Path) -> None:
         ({"study_area": "boundary = 1"}, r"\[study_area\]\.boundary must be str, found int 1"),
         (
             {"output": 'path = "o"\nformat = "parquet"'},
-            r"\[output\]\.format must be one of zarr, hdf5, webdataset, tfrecord, geotiff, "
+            r"\[output\]\.format must be one of zarr, hdf5, webdataset, tfrecord, geotiff, npz, "
             r"found 'parquet'",
         ),
         (

@@ -55,3 +55,32 @@ def test_unknown_keys_and_wrong_lengths_refused(dem_dataset: Path) -> None:
     a = np.ones((3, 2, 2), np.float32)
     out = apply_normalize(a, np.array([[True, False], [True, True]]), ok["opt"], 7.0)
     assert out[0, 0, 1] == 7.0 and out[2, 0, 0] == -2.0
+
+
+@pytest.mark.parametrize("normalize", [{"dem": ([200.0], [5.0])}, "global", "region"])
+def test_batched_reads_fill_masked_pixels_too(dem_dataset: Path, normalize: object) -> None:
+    """The batched path (``__getitems__``, issue 12) applies the same fill as per sample."""
+    from geoharmony.reading.torch import PatchDataset
+
+    masks = gh.open_dataset(dem_dataset).store.read("dem_mask", slice(None))
+    holes = np.flatnonzero(~masks.reshape(len(masks), -1).all(axis=1))
+    assert len(holes)
+    tr = PatchDataset(dem_dataset, outputs=["dem"], normalize=normalize, fill=-5.0)  # type: ignore[arg-type]
+    (batch,) = tr.__getitems__([int(k) for k in holes])
+    got = batch.data["dem"].numpy()
+    for j, k in enumerate(holes):
+        assert np.all(got[j][:, ~masks[k]] == -5.0)
+        np.testing.assert_allclose(got[j], tr[int(k)]["dem"].numpy(), rtol=1e-6)
+
+
+def test_tf_fills_masked_pixels(dem_dataset: Path) -> None:
+    pytest.importorskip("tensorflow")
+    from geoharmony.reading.tf import to_tf_dataset
+
+    masks = gh.open_dataset(dem_dataset).store.read("dem_mask", slice(None))
+    k = int(np.flatnonzero(~masks.reshape(len(masks), -1).all(axis=1))[0])
+    tds = to_tf_dataset(dem_dataset, outputs=["dem"], normalize="global", fill=3.0)
+    got = next(iter(tds.skip(k).take(1)))["dem"].numpy()
+    assert np.all(got[:, ~masks[k]] == 3.0)
+    with pytest.raises(gh.ConfigError, match="normalize key 'dme' is not an output"):
+        to_tf_dataset(dem_dataset, normalize={"dme": ([0.0], [1.0])})

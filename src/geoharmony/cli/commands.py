@@ -223,6 +223,13 @@ def fetch_example(name: str | None, dest: Path, list_: bool) -> None:
         return
     cfg = fetch(name, dest)
     click.echo(f"example {name}: {cfg.parent}")
+    source = cfg.parent / "source.json"
+    if source.is_file():  # an archive checked against its publisher's md5 and size
+        import json
+
+        rec = json.loads(source.read_text(encoding="utf-8"))
+        click.echo(f"source:  {rec['url']} ({rec['size']} bytes, md5 {rec['md5']} verified)")
+        click.echo(f"sha256:  {rec['sha256']}")
     click.echo(f"run:     geoharmony extract {cfg}")
 
 

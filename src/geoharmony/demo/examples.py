@@ -2,8 +2,12 @@
 
 The registry (``examples.json``, overridable with the ``GEOHARMONY_EXAMPLES`` environment
 variable pointing at another JSON file) lists for each example either ``files`` (each a
-URL and its sha256) or an ``archive`` (zip or tar; URL and sha256), plus a ready
-``config``. Downloads go through pooch, which refuses a file whose hash differs.
+URL and its sha256) or an ``archive`` (zip or tar; URL and sha256), or a ``zenodo`` archive
+(a record id and a file name: its URL, md5 and size come from the Zenodo records API at
+``$GEOHARMONY_ZENODO_API/records/<id>``, default ``https://zenodo.org/api``; the sha256 is
+computed after download and recorded in ``source.json``), plus a ready ``config``.
+Downloads go through pooch, which refuses a file whose hash differs; Zenodo archives are
+cached by pooch (in ``$GEOHARMONY_CACHE``, default the user cache folder) and reused.
 Archive members are checked before anything is written: absolute paths, ``..``, links and
 special files are refused (no "zip slip"), and so is an archive that would unpack to more
 than :data:`MAX_UNPACKED` bytes.
@@ -28,6 +32,9 @@ from typing import IO, Any
 from geoharmony.errors import ConfigError, InputError
 
 MAX_UNPACKED = 4 << 30
+ZENODO_API = "https://zenodo.org/api"
+#: Source record of a fetched example (beside its ``pipeline.toml``).
+SOURCE = "source.json"
 
 
 def registry() -> dict[str, Any]:
@@ -126,6 +133,96 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
     return out
 
 
+def zenodo_file(record: str, key: str) -> dict[str, Any]:
+    """URL, md5 and size of file ``key`` of a Zenodo record, from the records API.
+
+    Raises
+    ------
+    InputError
+        If the API cannot be read or the record has no such file.
+    """
+    import urllib.request
+
+    base = os.environ.get("GEOHARMONY_ZENODO_API", ZENODO_API).rstrip("/")
+    url = f"{base}/records/{record}"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            meta = json.loads(r.read().decode("utf-8"))
+    except Exception as exc:  # network, HTTP and JSON errors alike
+        raise InputError(
+            f"{url}: cannot read the Zenodo record ({type(exc).__name__}: {exc}); "
+            "check the connection (or GEOHARMONY_ZENODO_API)"
+        ) from None
+    files = meta.get("files", [])
+    for f in files:
+        if f.get("key") == key:
+            algo, _, digest = str(f.get("checksum", "")).partition(":")
+            if algo != "md5" or not digest:
+                raise InputError(f"{url}: file {key!r} has no md5 checksum ({f.get('checksum')})")
+            return {
+                "record": str(record),
+                "key": key,
+                "url": f["links"]["self"],
+                "md5": digest,
+                "size": int(f["size"]),
+                "api": url,
+            }
+    have = ", ".join(str(f.get("key")) for f in files) or "none"
+    raise InputError(f"{url}: the record has no file {key!r}; files: {have}")
+
+
+def _cache_dir() -> Path:
+    import pooch
+
+    override = os.environ.get("GEOHARMONY_CACHE")
+    return Path(override) if override else Path(pooch.os_cache("geoharmony"))
+
+
+def fetch_zenodo(record: str, key: str) -> tuple[Path, dict[str, Any]]:
+    """Download (or reuse from the cache) a Zenodo file checked against its md5 and size.
+
+    Returns the cached file and its record (``url``, ``md5``, ``size``, ``sha256``).
+
+    Raises
+    ------
+    InputError
+        If the download fails or the file's md5 or size differ from the record's.
+    """
+    import pooch
+
+    info = zenodo_file(record, key)
+    folder = _cache_dir() / "zenodo" / str(record)
+    try:
+        path = Path(
+            pooch.retrieve(
+                info["url"],
+                known_hash=f"md5:{info['md5']}",
+                fname=key,
+                path=folder,
+                progressbar=False,
+            )
+        )
+    except ValueError as exc:  # pooch: hash mismatch
+        raise InputError(f"{info['url']}: downloaded file failed its md5 check ({exc})") from None
+    except Exception as exc:  # network errors of requests
+        raise InputError(f"{info['url']}: download failed ({type(exc).__name__}: {exc})") from None
+    size = path.stat().st_size
+    if size != info["size"]:
+        path.unlink()
+        raise InputError(
+            f"{info['url']}: downloaded {size} bytes, the Zenodo record says {info['size']}; "
+            "the file was removed from the cache, retry"
+        )
+    return path, {**info, "sha256": pooch.file_hash(str(path), alg="sha256")}
+
+
+def _find(root: Path, name: str) -> Path:
+    hits = sorted(root.rglob(name))
+    if not hits:
+        raise InputError(f"{root}: the archive holds no {name!r}; is it the right record?")
+    return hits[0]
+
+
 def fetch_example(name: str, dest: str | Path) -> Path:
     """Download example ``name`` into ``dest/name`` and write its ``pipeline.toml``.
 
@@ -152,7 +249,16 @@ def fetch_example(name: str, dest: str | Path) -> Path:
             path = _download(a["url"], a["sha256"], Path(tmp), "archive")
             safe_extract(path, work)
             path.unlink()
-        (work / "pipeline.toml").write_text(entry["config"], encoding="utf-8")
+        config = entry["config"]
+        if "zenodo" in entry:
+            z = entry["zenodo"]
+            path, source = fetch_zenodo(z["record"], z["file"])
+            safe_extract(path, work)
+            # the archive's own layout decides where the files are; the config follows it
+            folder = _find(work, z["locate"]).parent.relative_to(work).as_posix()
+            config = config.replace("{dir}", folder)
+            (work / SOURCE).write_text(json.dumps(source, indent=1), encoding="utf-8")
+        (work / "pipeline.toml").write_text(config, encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)

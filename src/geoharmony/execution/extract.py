@@ -45,6 +45,7 @@ from geoharmony.errors import (
 from geoharmony.execution import faults, preflight, resume, runners
 from geoharmony.execution.checksums import store_checksums
 from geoharmony.execution.failures import FAILURES, collect, summary
+from geoharmony.execution.layout import patch_layout
 from geoharmony.execution.lock import OutputLock
 from geoharmony.execution.progress import Progress
 from geoharmony.execution.region_labels import (
@@ -60,7 +61,7 @@ from geoharmony.execution.shards import (
     parse_shard,
     write_shard_record,
 )
-from geoharmony.execution.stats import merge_moments
+from geoharmony.execution.stats import STATS_SCHEMA, merge_moments, merge_region_moments
 from geoharmony.execution.tasks import array_specs, make_tasks
 from geoharmony.io.atomic import atomic_path, write_json_atomic
 from geoharmony.io.durable import fsync_tree, remove_tree, replace_dir
@@ -297,6 +298,8 @@ def extract(
                         patches_per_shard=cfg.output.patches_per_shard,
                         compression=cfg.output.compression,
                     )
+                    if w.needs_layout:
+                        w.describe(patch_layout(plan))
                     w.close()
                     if w.path.is_dir():
                         fsync_tree(w.path)
@@ -524,7 +527,14 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
     for rid, infos in plan.sources.items():
         for name, info in infos.items():
             role = f"modalities.{name}.{rid}"
-            modalities.setdefault(name, {})[rid] = record(info.path, info.to_dict(), role)
+            if info.missing:  # on_missing = "masked": nothing to hash
+                modalities.setdefault(name, {})[rid] = {"path": str(info.path), "missing": True}
+                continue
+            rec = record(info.path, info.to_dict(), role)
+            members = cfg.modalities[name].stack_for(rid) if name in cfg.modalities else []
+            if members:  # a generated VRT: record the files it stacks
+                rec = {**rec, "stack": [one(Path(p)) for p in members]}
+            modalities.setdefault(name, {})[rid] = rec
     labels = {
         name: [
             {
@@ -580,6 +590,7 @@ def _finish(
             gdf[f"{name}_positive"] = pc
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
+    stats_by_region = merge_region_moments([rec.get("region_stats", {}) for rec in records])
     with atomic_path(root / INDEX) as tmp:
         gdf.to_parquet(tmp, index=False, geometry_encoding="WKB", write_covering_bbox=False)
         faults.point("index-written")
@@ -633,18 +644,28 @@ def _finish(
                 "grid_of": o.grid_of,
                 "resampling": o.resampling if plan.mode == "resample" else None,
                 "codes": dict(o.codes) if o.codes else None,
+                # physical value = scale * stored + offset ([modalities.x] scale, offset)
+                "scale": getattr(cfg.modalities.get(name), "scale", None),
+                "offset": getattr(cfg.modalities.get(name), "offset", None),
                 "d8_encoding": o.d8_encoding,
                 "params": dict(o.params) if o.params else None,
                 "regions": (region_labels or {}).get(name),
             }
             for name, o in plan.outputs.items()
         },
-        "stats": stats,
-        "checksums": {
-            **store_checksums(root, writer.store_name, known),
-            INDEX: sha256_file(root / INDEX),
-            PLAN: sha256_file(root / PLAN),
+        "on_missing": {
+            "policies": {n: m.on_missing for n, m in cfg.modalities.items()},
+            "skipped_regions": {r: list(ms) for r, ms in plan.skipped.items()},
+            "masked": {
+                n: sorted(r for r, infos in plan.sources.items() if infos[n].missing)
+                for n in cfg.modalities
+                if any(infos[n].missing for infos in plan.sources.values())
+            },
         },
+        "stats": stats,
+        "stats_by_region": stats_by_region,
+        "stats_schema": STATS_SCHEMA,
+        "checksums": {},  # below, once the writer has finalised the store
         "completed": {"tasks": plan.n_tasks, "finished": now()},
         "failures": {
             "regions": sorted({f["region"] for f in failures}),
@@ -664,6 +685,14 @@ def _finish(
         remove_tree(root / SHARDS)
         (root / RUN_INFO).unlink(missing_ok=True)
     manifest["label_qa"] = label_qa_summary(manifest, gdf)
+    w = writer(root)
+    w.finalize(manifest)  # may add files to the store (npz: per-region statistics)
+    w.close()
+    manifest["checksums"] = {
+        **store_checksums(root, writer.store_name, known),
+        INDEX: sha256_file(root / INDEX),
+        PLAN: sha256_file(root / PLAN),
+    }
     faults.point("before-manifest")
     write_json_atomic(root / MANIFEST, manifest)
     faults.point("manifest-written")

@@ -154,7 +154,11 @@ def build_region_labels(plan: Plan, root: Path) -> dict[str, dict[str, dict[str,
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, wins in plan.label_windows.items():
         out[name] = {}
+        lab = plan.config.labels[name]
         for region, win in wins.items():
+            infos = plan.sources[region]
+            if infos[win.grid_of].missing or (lab.dem is not None and infos[lab.dem].missing):
+                continue  # on_missing = "masked": no DEM/grid file here; the label is masked
             path = region_label_path(root, name, region)
             rec_path = path.with_suffix(".json")
             if rec_path.is_file() and path.is_file():

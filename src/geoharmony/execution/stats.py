@@ -1,9 +1,16 @@
-"""Normalisation statistics: per-band moments over valid pixels, per split.
+"""Normalisation statistics: per-band moments and percentiles over valid pixels.
 
-Each task records, for every raster output and split, per band: valid pixel count, mean,
-sum of squared deviations (M2), min and max (float64). They merge exactly across tasks
-(Chan et al.'s pairwise update, stable even for values like UTM coordinates), so the
-statistics cost one pass over data already in memory and no re-read.
+Each task records, for every raster output and every (region, split) cell of its
+patches, per band: valid pixel count, mean, sum of squared deviations (M2), min and max
+(float64) and a quantile sketch (:mod:`geoharmony.execution.sketch`). Moments merge
+exactly across cells and tasks (Chan et al.'s pairwise update, stable even for values
+like UTM coordinates), sketches by adding counts, so the statistics cost one pass over
+data already in memory and no re-read.
+
+The manifest holds them in one schema (:data:`STATS_SCHEMA`): ``stats[output][split]``
+(``"all"``: every patch) and ``stats_by_region[output][region]``, each entry
+``{count, mean, std, min, max, p02, p98}`` with one value per band (None where a band has
+no valid pixel).
 """
 
 from __future__ import annotations
@@ -14,101 +21,189 @@ from typing import Any
 
 import numpy as np
 
+from geoharmony.execution import sketch
 
-def band_moments(task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8) -> dict[str, Any]:
+#: Percentiles recorded per band (entry keys ``p02``, ``p98``).
+PERCENTILES = (2.0, 98.0)
+#: The manifest's description of its statistics (``manifest["stats_schema"]``).
+STATS_SCHEMA: dict[str, Any] = {
+    "version": 1,
+    "groups": {
+        "stats": "output -> split ('train', 'val', 'test', ...; 'all' = every patch)",
+        "stats_by_region": "output -> region id",
+    },
+    "entry": {
+        "count": "valid pixels per band",
+        "mean": "mean over valid pixels (float64, merged exactly)",
+        "std": "population standard deviation (ddof = 0) over valid pixels",
+        "min": "minimum (exact)",
+        "max": "maximum (exact)",
+        "p02": "2nd percentile (see percentile_error)",
+        "p98": "98th percentile (see percentile_error)",
+    },
+    "percentile_error": (
+        "value of rank floor(q/100*(n-1)) of the sorted valid values (numpy method='lower'): "
+        "exact for integer bands of <= 16 bits; otherwise within a relative "
+        f"{sketch.ALPHA} of it (+ {sketch.MIN_ABS} absolute), from log buckets merged exactly"
+    ),
+    "over": "valid pixels only (mask true); raster modalities only (labels have none)",
+}
+
+
+def _cell_moments(
+    data: np.ndarray, mask: np.ndarray, idx: np.ndarray, chunk: int, kind: str
+) -> dict[str, Any]:
+    """Raw moments and sketches of patches ``idx`` (one cell)."""
+    nb = data.shape[1]
+    count = 0
+    total = np.zeros(nb)
+    mn = np.full(nb, np.inf)
+    mx = np.full(nb, -np.inf)
+    kept: list[list[np.ndarray]] = [[] for _ in range(nb)]
+    sketches = [sketch.empty(kind) for _ in range(nb)]
+    for a in range(0, len(idx), chunk):
+        sel = idx[a : a + chunk]
+        m = mask[sel]
+        c = int(np.count_nonzero(m))
+        if not c:
+            continue
+        count += c
+        for b in range(nb):
+            v = data[sel, b][m]
+            kept[b].append(v)
+            total[b] += float(np.sum(v, dtype=np.float64))
+            mn[b] = min(mn[b], float(v.min()))
+            mx[b] = max(mx[b], float(v.max()))
+            sketch.update(sketches[b], v)
+    mean = total / count if count else np.zeros(nb)
+    m2 = np.zeros(nb)
+    for b in range(nb):
+        for v in kept[b]:
+            d = np.subtract(v, mean[b], dtype=np.float64)
+            np.multiply(d, d, out=d)  # not np.dot: BLAS threads oversubscribe workers
+            m2[b] += float(d.sum())
+    return {
+        "count": [count] * nb,
+        "mean": mean.tolist(),
+        "m2": m2.tolist(),
+        "min": mn.tolist(),
+        "max": mx.tolist(),
+        "sketch": [sketch.to_json(sk) for sk in sketches],
+    }
+
+
+def band_moments(
+    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8, *, by: str = "split"
+) -> dict[str, Any]:
     """Moments of each raster output's bands over valid pixels, per split of a task.
 
     Per batch of ``chunk`` patches and band, the valid values are gathered once into a
     contiguous vector (boolean indexing), so every reduction runs on contiguous memory;
     two passes (mean, then squared deviations from it) accumulate in float64.
+    ``by="region"`` groups by region instead; :func:`task_moments` gives both at once.
+    """
+    return task_moments(task, arrays, chunk)["region_stats" if by == "region" else "stats"]
+
+
+def task_moments(
+    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8
+) -> dict[str, dict[str, Any]]:
+    """``{"stats": output -> split -> raw, "region_stats": output -> region -> raw}``.
+
+    Each (region, split) cell is computed once and merged exactly into both groupings.
     """
     rows = task.rows
-    splits = rows["split"].to_numpy() if "split" in rows else np.full(len(rows), "all")
-    out: dict[str, Any] = {}
+    n = len(rows)
+    splits = rows["split"].to_numpy() if "split" in rows else np.full(n, "all")
+    regions = rows["region"].to_numpy() if "region" in rows else np.full(n, "all")
+    by_split: dict[str, Any] = {}
+    by_region: dict[str, Any] = {}
+    cells = {(str(r), str(s)) for r, s in zip(regions.tolist(), splits.tolist(), strict=True)}
     for name, spec in task.outputs.items():
         if spec.kind != "raster":
             continue
         data, mask = arrays[name], arrays[f"{name}_mask"]
-        nb = data.shape[1]
-        per: dict[str, Any] = {}
-        for split in np.unique(splits):
-            idx = np.flatnonzero(splits == split)
-            count = 0
-            total = np.zeros(nb)
-            mn = np.full(nb, np.inf)
-            mx = np.full(nb, -np.inf)
-            kept: list[list[np.ndarray]] = [[] for _ in range(nb)]
-            for a in range(0, len(idx), chunk):
-                sel = idx[a : a + chunk]
-                m = mask[sel]
-                c = int(np.count_nonzero(m))
-                if not c:
-                    continue
-                count += c
-                for b in range(nb):
-                    v = data[sel, b][m]
-                    kept[b].append(v)
-                    total[b] += float(np.sum(v, dtype=np.float64))
-                    mn[b] = min(mn[b], float(v.min()))
-                    mx[b] = max(mx[b], float(v.max()))
-            mean = total / count if count else np.zeros(nb)
-            m2 = np.zeros(nb)
-            for b in range(nb):
-                for v in kept[b]:
-                    d = np.subtract(v, mean[b], dtype=np.float64)
-                    np.multiply(d, d, out=d)  # not np.dot: BLAS threads oversubscribe workers
-                    m2[b] += float(d.sum())
-            per[str(split)] = {
-                "count": [count] * nb,
-                "mean": mean.tolist(),
-                "m2": m2.tolist(),
-                "min": mn.tolist(),
-                "max": mx.tolist(),
-            }
-        out[name] = per
+        kind = sketch.sketch_kind(data.dtype)
+        per_split: dict[str, Any] = {}
+        per_region: dict[str, Any] = {}
+        for rid, split in sorted(cells):
+            idx = np.flatnonzero((regions == rid) & (splits == split))
+            cell = _cell_moments(data, mask, idx, chunk, kind)
+            for acc, key in ((per_split, split), (per_region, rid)):
+                acc[key] = cell if key not in acc else merge_raw(acc[key], cell)
+        by_split[name] = per_split
+        by_region[name] = per_region
+    return {"stats": by_split, "region_stats": by_region}
+
+
+def merge_raw(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge two raw moment records exactly (Chan's pairwise update; sketches add)."""
+    ca, cb = np.asarray(a["count"], np.float64), np.asarray(b["count"], np.float64)
+    ma, mb = np.asarray(a["mean"], np.float64), np.asarray(b["mean"], np.float64)
+    n = ca + cb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = mb - ma
+        w = np.where(n > 0, cb / np.maximum(n, 1), 0.0)
+        m2 = np.asarray(a["m2"]) + np.asarray(b["m2"]) + delta * delta * ca * w
+        mean = ma + delta * w
+    out = {
+        "count": [int(c) for c in n],
+        "mean": mean.tolist(),
+        "m2": m2.tolist(),
+        "min": np.minimum(a["min"], b["min"]).tolist(),
+        "max": np.maximum(a["max"], b["max"]).tolist(),
+    }
+    if "sketch" in a and "sketch" in b:
+        out["sketch"] = [
+            sketch.to_json(sketch.merge(sketch.from_json(x), sketch.from_json(y)))
+            for x, y in zip(a["sketch"], b["sketch"], strict=True)
+        ]
     return out
+
+
+def _entry(a: Mapping[str, Any]) -> dict[str, Any]:
+    n = np.asarray(a["count"], np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.asarray(a["mean"], np.float64), np.nan)
+        var = np.where(n > 0, np.asarray(a["m2"], np.float64) / np.maximum(n, 1), np.nan)
+    out: dict[str, Any] = {
+        "count": [int(c) for c in n],
+        "mean": [_num(v) for v in mean],
+        "std": [_num(math.sqrt(v)) if math.isfinite(v) else None for v in var],
+        "min": [_num(v) for v in a["min"]],
+        "max": [_num(v) for v in a["max"]],
+    }
+    if "sketch" in a:
+        for q in PERCENTILES:
+            out[f"p{int(q):02d}"] = [
+                sketch.quantile(sketch.from_json(sk), q, lo, hi)
+                for sk, lo, hi in zip(a["sketch"], a["min"], a["max"], strict=True)
+            ]
+    return out
+
+
+def _merge_groups(records: Iterable[Mapping[str, Any]], *, all_key: bool) -> dict[str, Any]:
+    acc: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for rec in records:
+        for name, per in rec.items():
+            for group, mom in per.items():
+                for key in (group, "all") if all_key else (group,):
+                    cur = acc.setdefault(name, {}).get(key)
+                    acc[name][key] = mom if cur is None else merge_raw(cur, mom)
+    return {name: {g: _entry(a) for g, a in per.items()} for name, per in acc.items()}
 
 
 def merge_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Merge task moments into per-output, per-split mean/std/min/max per band.
+    """Merge task moments into per-output, per-split entries (see :data:`STATS_SCHEMA`).
 
     A split ``"all"`` combines every split.
     """
-    acc: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for rec in records:
-        for name, per in rec.items():
-            for split, mom in per.items():
-                for key in (split, "all"):
-                    a = acc.setdefault(name, {}).get(key)
-                    cur = {k: np.asarray(v, dtype=np.float64) for k, v in mom.items()}
-                    if a is None:
-                        acc[name][key] = cur
-                    else:
-                        n = a["count"] + cur["count"]
-                        with np.errstate(invalid="ignore", divide="ignore"):
-                            delta = cur["mean"] - a["mean"]
-                            w = np.where(n > 0, cur["count"] / np.maximum(n, 1), 0.0)
-                            a["m2"] = a["m2"] + cur["m2"] + delta * delta * a["count"] * w
-                            a["mean"] = a["mean"] + delta * w
-                        a["count"] = n
-                        a["min"] = np.minimum(a["min"], cur["min"])
-                        a["max"] = np.maximum(a["max"], cur["max"])
-    out: dict[str, Any] = {}
-    for name, per in acc.items():
-        out[name] = {}
-        for split, a in per.items():
-            n = a["count"]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(n > 0, a["mean"], np.nan)
-                var = np.where(n > 0, a["m2"] / np.maximum(n, 1), np.nan)
-            out[name][split] = {
-                "count": [int(c) for c in n],
-                "mean": [_num(v) for v in mean],
-                "std": [_num(math.sqrt(v)) if math.isfinite(v) else None for v in var],
-                "min": [_num(v) for v in a["min"]],
-                "max": [_num(v) for v in a["max"]],
-            }
-    return out
+    return _merge_groups(records, all_key=True)
+
+
+def merge_region_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge tasks' ``region_stats`` into per-output, per-region entries."""
+    return _merge_groups(records, all_key=False)
 
 
 def _num(v: float) -> float | None:

@@ -30,7 +30,7 @@ from geoharmony.execution.failures import (
 )
 from geoharmony.execution.region_labels import region_label_info
 from geoharmony.execution.resume import TASKS
-from geoharmony.execution.stats import band_moments
+from geoharmony.execution.stats import task_moments
 from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.geometry.window import Windows, subgrid
 from geoharmony.io.atomic import write_json_atomic
@@ -217,7 +217,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "n": n,
         "valid_fraction": valid,
         "positive": positive,
-        "stats": band_moments(task, arrays),
+        **task_moments(task, arrays),  # "stats" (per split) and "region_stats"
         "failures": failures or [],
         "checksums": dict(writer.checksums),
     }
@@ -263,6 +263,9 @@ def _fill_modality(
 ) -> None:
     spec = task.outputs[name]
     data, mask = arrays[name], arrays[f"{name}_mask"]
+    if info.missing:  # on_missing = "masked": no file for this region
+        data[pos], mask[pos] = spec.fill_value, False
+        return
     src = source_windows(sub, name)
     c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
@@ -302,6 +305,10 @@ def _fill_label(
     arrays: dict[str, np.ndarray],
 ) -> None:
     data, mask = arrays[name], arrays[f"{name}_mask"]
+    base = task.outputs[name].grid_of
+    if infos[base].missing or (lab.dem is not None and infos[lab.dem].missing):
+        data[pos], mask[pos] = 0, False  # its grid or DEM has no file in this region
+        return
     grid, ws = _output_windows(task, sub, infos, task.outputs[name])
     if lab.kind == "vector":
         _fill_vector(task, name, lab, infos, sub, pos, arrays, grid, ws)

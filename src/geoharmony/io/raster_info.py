@@ -63,6 +63,9 @@ class RasterInfo:
     flip: tuple[bool, bool] = (False, False)
     #: per selected band, when the bands' nodata values differ (else None: ``nodata``)
     band_nodata: tuple[float | None, ...] | None = None
+    #: The region's file does not exist (``on_missing = "masked"``): the grid is borrowed
+    #: from another region's file of the modality, every pixel reads as fill, mask false.
+    missing: bool = False
 
     @property
     def fill_value(self) -> float:
@@ -86,6 +89,7 @@ class RasterInfo:
             "flipped_on_read": [
                 n for n, f in zip(("columns", "rows"), self.flip, strict=True) if f
             ],
+            **({"missing": True} if self.missing else {}),
         }
 
 

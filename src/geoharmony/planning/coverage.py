@@ -32,6 +32,8 @@ def valid_fractions(
         for rid in pd.unique(regions):
             pos = np.flatnonzero(regions == rid)
             info = sources[str(rid)][name]
+            if info.missing:  # on_missing = "masked": no file, every pixel masked
+                continue
             key = str(info.path)
             reader = readers.get(key) or readers.setdefault(key, RasterReader(info))
             sub = table.iloc[pos]

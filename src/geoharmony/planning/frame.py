@@ -18,7 +18,12 @@ def footprints(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> np.nd
     """Footprint polygons (EPSG:4326) of output ``name``'s windows for the plan's rows."""
     t = plan.table if rows is None else rows
     out = np.empty(len(t), dtype=object)
+    spec = plan.outputs[name]
+    src = plan.reference if plan.mode == "resample" else spec.grid_of
     for part in region_windows(plan, name, t):
+        if plan.sources[part.region][src].missing:  # on_missing = "masked": no footprint
+            out[part.positions] = None
+            continue
         g = part.grid
         k = 1 if g.crs == WGS84 else 8
         polys = windows_polygons(g, part.windows, points_per_edge=k)

@@ -46,6 +46,7 @@ from geoharmony.io.mosaic import mosaic_vrt
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.io.remote import RemoteStamp, is_remote
 from geoharmony.io.stac import StacAsset, assets_for_region, load_assets
+from geoharmony.io.stack import stack_vrt
 from geoharmony.planning.config import Config
 from geoharmony.planning.config.labels import BYTES_PER_CELL, FLOW_KINDS, FLOW_RULES
 from geoharmony.planning.coverage import keep_valid
@@ -152,6 +153,8 @@ class Plan:
     #: Regions left out because one of their own rasters (``{id}`` path or STAC item)
     #: could not be opened at plan time: ``{region, input, path, reason, stage}``.
     failed: tuple[Mapping[str, Any], ...] = ()
+    #: Regions left out by ``on_missing = "skip_region"``: region id -> missing modalities.
+    skipped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __eq__(self, other: object) -> bool:
         """Field by field: the table by content and dtypes, NaN equal to NaN."""
@@ -173,12 +176,15 @@ class Plan:
         """Every file of every input, by role.
 
         Roles are ``boundary``, ``modalities.NAME.REGION`` and ``labels.NAME.K``: rasters,
-        boundary and label sources with all their sidecars or folder contents. The
-        fingerprint and the manifest both use this.
+        boundary and label sources with all their sidecars or folder contents (a stacked
+        modality's VRT with its member files). The fingerprint and the manifest both use
+        this. Files absent by ``on_missing = "masked"`` are not inputs and not listed.
         """
         out = {"boundary": source_files(self.config.study_area.boundary)}
         for rid in sorted(self.sources):
             for name, info in sorted(self.sources[rid].items()):
+                if info.missing:  # on_missing = "masked": absent, by design
+                    continue
                 if not info.remote:  # remote rasters: see ``fingerprint``
                     out[f"modalities.{name}.{rid}"] = source_files(Path(info.path))
         for name, lab in self.config.labels.items():
@@ -204,12 +210,15 @@ class Plan:
         """Stable hash of what this plan would write (config, inputs' identity, patches)."""
         h = hashlib.sha256()
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
-        for role, files in sorted(self.input_files().items()):
-            for f in files:
+        files = self.input_files()
+        for role, fs in sorted(files.items()):
+            for f in fs:
                 h.update(f"{role}|{stat_key(f)}".encode())
         for rid in sorted(self.sources):  # remote rasters: their size/ETag, never a stat
             for name, info in sorted(self.sources[rid].items()):
-                if info.remote:
+                if info.missing:  # on_missing = "masked": absent, by design
+                    h.update(f"modalities.{name}.{rid}|{info.path}|missing".encode())
+                elif info.remote:
                     stamp = info.stamp.token() if info.stamp is not None else ""
                     h.update(f"{rid}|{name}|{info.path}|{stamp}".encode())
         h.update(
@@ -235,9 +244,10 @@ def load_sources(
     """
     cache: dict[str, RasterInfo] = {}
     out: dict[str, dict[str, RasterInfo]] = {}
+    masked: list[tuple[str, str, Path | str]] = []
     for r in regions:
         try:
-            out[r.id] = _region_sources(cfg, r, cache)
+            out[r.id] = _region_sources(cfg, r, cache, masked)
         except InputError as exc:
             name = getattr(exc, "modality", None)
             if failed is None or name is None:
@@ -252,10 +262,64 @@ def load_sources(
                     "tasks": [],
                 }
             )
-    return out
+    masked = [(rid, name, q) for rid, name, q in masked if rid in out]
+    for rid, name, p in masked:
+        donor = next((infos[name] for infos in out.values() if name in infos), None)
+        if donor is None:
+            raise InputError(
+                f"[modalities.{name}].path: no region has its file (e.g. {p}); "
+                'on_missing = "masked" needs the file in at least one region'
+            )
+        out[rid][name] = replace(donor, path=p, missing=True)
+        warnings.warn(
+            f"[modalities.{name}] {p} does not exist: region {rid!r} gets it masked "
+            '(on_missing = "masked")',
+            CoverageWarning,
+            stacklevel=3,
+        )
+    return {r.id: {n: out[r.id][n] for n in cfg.modalities} for r in regions if r.id in out}
 
 
-def _region_sources(cfg: Config, r: Region, cache: dict[str, RasterInfo]) -> dict[str, RasterInfo]:
+def skip_missing(
+    cfg: Config, regions: list[Region]
+) -> tuple[list[Region], dict[str, tuple[str, ...]]]:
+    """Leave out regions missing a file of an ``on_missing = "skip_region"`` modality.
+
+    Raises
+    ------
+    InputError
+        If every region would be left out.
+    """
+    skipped: dict[str, tuple[str, ...]] = {}
+    for r in regions:
+        gone = tuple(
+            n
+            for n, m in cfg.modalities.items()
+            if m.on_missing == "skip_region" and not m.exists_for(r.id)
+        )
+        if gone:
+            skipped[r.id] = gone
+            warnings.warn(
+                f"region {r.id!r} left out: no file for {', '.join(gone)} "
+                '(on_missing = "skip_region")',
+                CoverageWarning,
+                stacklevel=3,
+            )
+    kept = [r for r in regions if r.id not in skipped]
+    if not kept:
+        raise InputError(
+            f'{cfg.source}: every region is left out by on_missing = "skip_region" '
+            f"(missing: {skipped}); check the [modalities.*].path patterns"
+        )
+    return kept, skipped
+
+
+def _region_sources(
+    cfg: Config,
+    r: Region,
+    cache: dict[str, RasterInfo],
+    masked: list[tuple[str, str, Path | str]],
+) -> dict[str, RasterInfo]:
     """One region's raster headers (see :func:`load_sources`).
 
     An :class:`InputError` of a raster of this region alone carries ``modality`` and
@@ -276,6 +340,11 @@ def _region_sources(cfg: Config, r: Region, cache: dict[str, RasterInfo]) -> dic
                 continue
             stac = hits[0]
             p: Path | str = stac.href if is_remote(stac.href) else Path(stac.href)
+        elif m.on_missing == "masked" and not m.exists_for(r.id):
+            masked.append((r.id, name, m.path_for(r.id)))  # filled in by load_sources
+            continue
+        elif m.stack:
+            p = stack_vrt(m.stack_for(r.id), where=where)
         else:
             p = m.path_for(r.id)
         key = f"{p}|{m.bands}|{m.nodata}|{stac.item_id if stac else ''}"
@@ -328,6 +397,7 @@ def _lonlat_bounds(region: Region) -> tuple[float, float, float, float]:
 def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     """Decide every patch and window (see module docstring). No pixels are read."""
     regions = load_regions(cfg.study_area) if regions is None else regions
+    regions, skipped = skip_missing(cfg, regions)
     failed: list[dict[str, Any]] = []
     sources = load_sources(cfg, regions, failed)
     if failed and len(failed) == len(regions):
@@ -336,6 +406,11 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     g = cfg.grid
     first = sources[regions[0].id]
     reference = g.reference or finest({n: i.grid for n, i in first.items()})
+    if any(infos[reference].missing for infos in sources.values()):
+        raise ConfigError(
+            f"{cfg.source}: [modalities.{reference}] is the reference raster (its lattice places "
+            'the patches), so on_missing = "masked" cannot apply to it; use "skip_region"'
+        )
     _check_orientation(cfg, reference, sources)
     ground = ground_resolutions(regions, sources)
     outputs = _output_specs(cfg, reference, sources, regions, ground)
@@ -373,6 +448,7 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         n_candidates,
         ground=ground,
         failed=tuple(failed),
+        skipped=skipped,
     )
     notes.extend(footprint_lines(plan))
     transforms = transform_records(plan)
@@ -925,6 +1001,8 @@ def _plan_region(
 
 def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
     """Warn when a raster does not reach a region at all (a silent all-invalid dataset)."""
+    if info.missing:  # warned about when loaded
+        return
     try:
         geom = region.in_crs(info.grid.crs)
     except Exception:  # pragma: no cover - a failed transform is reported by the plan

@@ -149,6 +149,9 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
                 f"{path}: region {rid!r} is empty after {where_key}.buffer_m = {cfg.buffer_m}; "
                 "use a smaller negative buffer"
             )
+        if cfg.keep_in == "boundary":  # the buffer is context only (drawn, not kept in)
+            buffered = geom if buffered is None else buffered
+            geom = boundary
         regions.append(
             Region(id=_safe_id(rid), geometry=geom, boundary=boundary, crs=crs, buffered=buffered)
         )

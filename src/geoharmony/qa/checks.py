@@ -291,6 +291,8 @@ def changed_inputs(
     for m, per in manifest.get("inputs", {}).get("modalities", {}).items():
         for rec in per.values():
             p = str(rec.get("path", ""))
+            if rec.get("missing"):  # on_missing = "masked": absent at extraction, by design
+                continue
             if p in seen or len(seen) >= max_files or rec.get("remote") is not None:
                 continue  # a remote input is re-checked (HEAD: size, ETag) by validate
             seen.add(p)

@@ -110,9 +110,10 @@ class Dataset:
         return d8_encodings(self.manifest)
 
     def stats(self, split: str = "train") -> dict[str, Any]:
-        """Per-band ``mean``/``std``/``min``/``max``/``count`` over valid pixels of a split.
+        """Per-band ``mean``/``std``/``min``/``max``/``count``/``p02``/``p98`` of a split.
 
-        ``split="all"`` covers every patch. Computed once at extraction time.
+        Over valid pixels; ``split="all"`` covers every patch. Computed once at extraction
+        time (schema: ``manifest["stats_schema"]``).
         """
         stats = self.manifest.get("stats", {})
         out = {name: per[split] for name, per in stats.items() if split in per}
@@ -120,6 +121,23 @@ class Dataset:
             present = sorted({s for per in stats.values() for s in per})
             raise DatasetError(
                 f"{self.root}: no statistics for split {split!r}; present: {present}"
+            )
+        return out
+
+    def region_stats(self, region: str) -> dict[str, Any]:
+        """The same statistics over the valid pixels of one region's patches.
+
+        Raises
+        ------
+        DatasetError
+            If the dataset has no statistics for ``region``.
+        """
+        stats = self.manifest.get("stats_by_region", {})
+        out = {name: per[region] for name, per in stats.items() if region in per}
+        if not out:
+            present = sorted({r for per in stats.values() for r in per})
+            raise DatasetError(
+                f"{self.root}: no statistics for region {region!r}; present: {present}"
             )
         return out
 

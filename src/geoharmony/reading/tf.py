@@ -21,7 +21,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without TensorFl
 
 from geoharmony.errors import ConfigError
 from geoharmony.reading.dataset import open_dataset
-from geoharmony.reading.normalize import apply_normalize, check_normalize
+from geoharmony.reading.index import read_columns, split_positions
+from geoharmony.reading.stats_select import Normalizer, scales
 
 
 def to_tf_dataset(
@@ -29,11 +30,12 @@ def to_tf_dataset(
     *,
     split: str | None = None,
     outputs: Sequence[str] | None = None,
-    normalize: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    normalize: str | dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     channels_last: bool = False,
     parallel: int | None = None,
     transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
     fill: float = 0.0,
+    scale: bool = False,
 ) -> Any:
     """A ``tf.data.Dataset`` of dicts ``{name: (bands, h, w), name_mask: (h, w), "index"}``.
 
@@ -46,8 +48,10 @@ def to_tf_dataset(
     outputs
         Modalities/labels to include (default: all), each with its mask.
     normalize
-        ``{name: (mean, std)}`` per band; normalised data are float32; unknown names and
-        wrong lengths are refused.
+        ``{name: (mean, std)}`` per band (unknown names and wrong lengths are refused), or
+        a mode: ``"region"`` (each patch's region), ``"split"`` (this split) or ``"global"``
+        (every patch), from the manifest (:mod:`geoharmony.reading.stats_select`);
+        normalised data are float32.
     channels_last
         Return data as ``(h, w, bands)`` (Keras' default layout).
     parallel
@@ -59,22 +63,22 @@ def to_tf_dataset(
         (square patches for rotations).
     fill
         Value of masked pixels after normalisation (default 0, the mean).
+    scale
+        Return physical values ``scale * stored + offset`` (float32) of modalities that
+        declare ``[modalities.x] scale``/``offset``; statistics follow.
     """
     ds = open_dataset(path)
-    idx = ds.index
-    if split is not None:
-        present = sorted(idx["split"].unique())
-        if split not in present:
-            raise ConfigError(f"{path}: split {split!r} has no patches; present: {present}")
-        positions = np.flatnonzero(idx["split"].to_numpy() == split)
-    else:
-        positions = np.arange(len(ds))
+    cols = read_columns(ds.root, ["split", "region"])  # not the footprints
+    positions = split_positions(ds.root, cols, split, len(ds))
+    regions = cols.get("region", np.full(len(ds), "all", dtype=object)).astype(str)
     names = list(outputs or ds.outputs)
     meta = ds.specs
     bad = [n for n in names if n not in meta]
     if bad:
         raise ConfigError(f"{path}: unknown outputs {bad}; available: {list(meta)}")
-    norm = check_normalize(normalize, meta, str(path))
+    scaled = scales(ds.manifest, names) if scale else {}
+    normalizer = Normalizer(ds.manifest, normalize, split, names, scaled=scaled, where=str(path))
+    norm = normalizer.names() | set(scaled)
     keys: list[str] = []
     dtypes: list[Any] = []
     shapes: list[tuple[int, ...]] = []
@@ -97,8 +101,15 @@ def to_tf_dataset(
         for n in names:
             a = np.ascontiguousarray(sample[n])
             mask = np.ascontiguousarray(sample[f"{n}_mask"])
+            ms = normalizer(n, str(regions[pos]))
             if n in norm:
-                a = apply_normalize(a, mask, norm[n], fill)
+                a = a.astype(np.float32)
+            if n in scaled:
+                a = a * np.float32(scaled[n][0]) + np.float32(scaled[n][1])
+            if ms is not None:
+                mean, std = ms
+                a = np.asarray((a - mean) / std, dtype=np.float32)
+                a[..., ~mask.astype(bool)] = np.float32(fill)
             out += [a, mask]
         return out
 

@@ -131,7 +131,11 @@ def plot_centers(
             color=style.BUFFER,
             lw=1.4,
             path_effects=maps.HALO,
-            label=f"area patches are kept in (buffer {src.study_area.buffer_m:g} m)",
+            label=(
+                "area patches are kept in (original boundary)"
+                if src.study_area.keep_in == "boundary"
+                else f"area patches are kept in (buffer {src.study_area.buffer_m:g} m)"
+            ),
         ),
         maps.nodata_handle(f"no data in the {src.reference} raster"),
     ]

@@ -91,7 +91,11 @@ def plot_grid(
             color=style.BUFFER,
             lw=1.2,
             path_effects=maps.HALO,
-            label=f"area patches are kept in (buffer {src.study_area.buffer_m:g} m)",
+            label=(
+                "area patches are kept in (original boundary)"
+                if src.study_area.keep_in == "boundary"
+                else f"area patches are kept in (buffer {src.study_area.buffer_m:g} m)"
+            ),
         ),
         maps.nodata_handle(f"no data in the {name} raster"),
     ]

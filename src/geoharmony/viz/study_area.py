@@ -154,6 +154,8 @@ def plot_study_area(
     if len(regions) > 4:
         names += f" ... ({len(regions)} regions)"
     keep_in = "bounding box of the buffered area" if sa.extent == "bbox" else "buffered boundary"
+    if sa.keep_in == "boundary":
+        keep_in = "original boundary"
     maps.titles(
         ax,
         f"Study area{names}: {area:,.1f} km² ({sa.boundary.name})",

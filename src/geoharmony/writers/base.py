@@ -12,7 +12,11 @@ Capabilities are class attributes (ask, don't catch): ``supports_parallel_tasks`
 (:meth:`PatchStore.read` of one patch is cheap). A writer that stores each patch's
 georeferencing (GeoTIFF chips) sets ``needs_georef``; the driver then calls
 :meth:`PatchWriter.write_georeferenced` with a :class:`Georef` per patch instead of
-:meth:`PatchWriter.write`.
+:meth:`PatchWriter.write`. A writer that lays files out by region or names them by patch
+(NumPy ``.npz`` per patch) sets ``needs_layout``; the driver then calls
+:meth:`PatchWriter.describe` once after :meth:`PatchWriter.create` with a
+:class:`PatchLayout`, and :meth:`PatchWriter.finalize` with the manifest once every task
+is written (e.g. to write per-region statistics beside the files).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from affine import Affine
@@ -50,6 +54,23 @@ class Georef:
     transform: Affine
 
 
+@dataclass(frozen=True)
+class PatchLayout:
+    """Where each store position lies, for writers with ``needs_layout``.
+
+    ``windows[output]`` is ``(n, 4)`` int64 ``col_off, row_off, width, height`` of each
+    patch on the grid its output lies on (rasterio convention) and ``transforms[output]``
+    ``(n, 6)`` the affine coefficients ``a, b, c, d, e, f`` of that window. ``options`` is
+    the format's own configuration table (``[output.<format>]``), as parsed.
+    """
+
+    patch_id: tuple[str, ...]
+    region: tuple[str, ...]
+    windows: Mapping[str, np.ndarray]
+    transforms: Mapping[str, np.ndarray]
+    options: Mapping[str, Any]
+
+
 class PatchWriter(ABC):
     """Interface of every store format."""
 
@@ -63,6 +84,8 @@ class PatchWriter(ABC):
     supports_random_access: ClassVar[bool] = False
     #: Patches must be written with :meth:`write_georeferenced` (each patch's CRS/transform).
     needs_georef: ClassVar[bool] = False
+    #: :meth:`describe` is called after :meth:`create` with the plan's :class:`PatchLayout`.
+    needs_layout: ClassVar[bool] = False
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -102,6 +125,12 @@ class PatchWriter(ABC):
         ``<output>_mask``. Writers that store no georeferencing ignore it (this default).
         """
         self.write(start, arrays)
+
+    def describe(self, layout: PatchLayout) -> None:  # noqa: B027 - optional hook
+        """Record where each position lies (writers with ``needs_layout``; after create)."""
+
+    def finalize(self, manifest: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Write what needs the whole dataset (statistics), once every task is written."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources."""

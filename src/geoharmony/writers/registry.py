@@ -15,6 +15,7 @@ _BUILTIN = {
     "webdataset": "geoharmony.writers.webdataset_writer:WebDatasetWriter",
     "tfrecord": "geoharmony.writers.tfrecord_writer:TFRecordWriter",
     "geotiff": "geoharmony.writers.geotiff_writer:GeoTIFFWriter",
+    "npz": "geoharmony.writers.npz_writer:NpzWriter",
 }
 
 

@@ -25,6 +25,7 @@ from geoharmony.planning.config.labels import (
     parse_labels,
 )
 from geoharmony.planning.config.modalities import RESAMPLINGS, ModalityConfig, parse_modalities
+from geoharmony.planning.config.npz import check_npz
 from geoharmony.planning.config.output import FORMATS, OutputConfig, parse_output
 from geoharmony.planning.config.rules import check_cross_field
 from geoharmony.planning.config.split import SPLIT_BY, SplitConfig, parse_split
@@ -138,4 +139,6 @@ def config_from_dict(raw: Mapping[str, Any], *, source: Path) -> Config:
     check_cross_field(
         source, study_area=study_area, modalities=modalities, labels=labels, output=output
     )
+    if output.npz is not None:
+        check_npz(source, output.npz, modalities, labels)
     return Config(source, study_area, grid, modalities, output, split, labels, dict(raw))

@@ -19,6 +19,8 @@ from geoharmony.io.stac import check_keys
 from geoharmony.planning.config._reader import TableReader, number
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
+#: What a region whose raster of this modality does not exist gets.
+ON_MISSING = ("error", "skip_region", "masked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,30 @@ class ModalityConfig:
     resampling: str | None = None
     stac: str | None = None  # STAC Item/ItemCollection file (absolute) or URL
     asset: str | None = None  # the asset key read from each item
+    #: ``path = [...]``: single-band files of one grid stacked in order (``path`` is the first).
+    stack: tuple[str, ...] = ()
+    #: Stored value -> physical value: ``scale * stored + offset`` (quantised data).
+    scale: float | None = None
+    offset: float | None = None
+    #: A region whose file is missing: ``error``; ``skip_region`` (left out, recorded);
+    #: ``masked`` (the modality is all fill there, mask false, recorded).
+    on_missing: str = "error"
+
+    def exists_for(self, region_id: str) -> bool:
+        """True when the region's local files (every stacked file) exist.
+
+        Remote paths count as present here: the plan checks them over the network.
+        """
+        files = self.stack_for(region_id) or [self.path_for(region_id)]
+        return all(isinstance(f, str) or f.exists() for f in files)
+
+    def stack_for(self, region_id: str) -> list[Path | str]:
+        """The stacked files for a region (``{id}`` substituted); empty without a list."""
+        out: list[Path | str] = []
+        for p in self.stack:
+            q = p.replace("{id}", region_id)
+            out.append(q if is_remote(q) else Path(q))
+        return out
 
     def path_for(self, region_id: str) -> Path | str:
         """The raster path for a region (``{id}`` substituted).
@@ -71,6 +97,16 @@ def _nodata(m: TableReader) -> float | None:
     return number(m, "nodata", None)
 
 
+def parse_path_list(m: TableReader, base: Path) -> tuple[str, ...]:
+    """``path = ["B2.tif", "B3.tif", ...]``: the resolved files (empty for a single path)."""
+    raw = m.data.get("path")
+    if not isinstance(raw, list):
+        return ()
+    if not raw or not all(isinstance(x, str) and x for x in raw):
+        m.fail("path", f"must be a path or a non-empty list of paths, found {raw!r}")
+    return tuple(_location(x, base) for x in raw)
+
+
 def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, ModalityConfig]:
     """Validate the ``[modalities.*]`` tables."""
     if not isinstance(mods_raw, dict) or not mods_raw:
@@ -89,11 +125,23 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             source,
             f"modalities.{name}",
             table,
-            ("path", "stac", "asset", "bands", "categorical", "nodata", "resampling"),
+            (
+                "path",
+                "stac",
+                "asset",
+                "bands",
+                "categorical",
+                "nodata",
+                "resampling",
+                "scale",
+                "offset",
+                "on_missing",
+            ),
         )
-        raw_path = m.get("path", str)
         stac = m.get("stac", str)
         asset = m.get("asset", str)
+        stack = parse_path_list(m, base)
+        raw_path = stack[0] if stack else m.get("path", str)
         check_keys(stac, asset, raw_path, f"{source}: [modalities.{name}]")
         p = _location(raw_path, base) if raw_path is not None else ""
         if stac is not None:
@@ -119,6 +167,10 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
             resampling=res,
             stac=stac,
             asset=asset,
+            stack=stack,
+            scale=number(m, "scale", None),
+            offset=number(m, "offset", None),
+            on_missing=m.choice("on_missing", ON_MISSING, "error"),
         )
 
     return modalities

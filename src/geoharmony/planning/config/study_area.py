@@ -9,6 +9,8 @@ from typing import Any
 from geoharmony.planning.config._reader import TableReader, number
 
 EXTENTS = ("boundary", "bbox")
+#: What patches are kept in: the buffered area (``extent``) or the original boundary.
+KEEP_IN = ("buffer", "boundary")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,9 @@ class StudyAreaConfig:
     where: str | None = None
     buffer_m: float = 0.0
     extent: str = "boundary"
+    #: ``"boundary"``: keep patches by the original polygon; the buffer is context only
+    #: (drawn in the study-area figure), as in the notebook.
+    keep_in: str = "buffer"
 
 
 def parse_study_area(source: Path, base: Path, table: Any) -> StudyAreaConfig:
@@ -29,7 +34,7 @@ def parse_study_area(source: Path, base: Path, table: Any) -> StudyAreaConfig:
         source,
         "study_area",
         table,
-        ("boundary", "layer", "id_field", "where", "buffer_m", "extent"),
+        ("boundary", "layer", "id_field", "where", "buffer_m", "extent", "keep_in"),
     )
     return StudyAreaConfig(
         boundary=sa.path("boundary", base),  # type: ignore[arg-type]
@@ -38,4 +43,5 @@ def parse_study_area(source: Path, base: Path, table: Any) -> StudyAreaConfig:
         where=sa.get("where", str),
         buffer_m=number(sa, "buffer_m", 0.0) or 0.0,
         extent=sa.choice("extent", EXTENTS, "boundary"),
+        keep_in=sa.choice("keep_in", KEEP_IN, "buffer"),
     )

@@ -1,0 +1,86 @@
+"""Percentile sketches: merged exactly, within the documented bound of numpy's percentiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geoharmony.execution import sketch
+from geoharmony.execution.stats import merge_raw
+
+
+def _sketch_of(v: np.ndarray, parts: int) -> sketch.Sketch:
+    """The sketch of ``v``, built from ``parts`` chunks merged through JSON (as tasks do)."""
+    kind = sketch.sketch_kind(v.dtype)
+    acc = sketch.empty(kind)
+    for chunk in np.array_split(v, parts):
+        sk = sketch.empty(kind)
+        sketch.update(sk, chunk)
+        acc = sketch.merge(acc, sketch.from_json(sketch.to_json(sk)))
+    return acc
+
+
+DATA = {
+    "normal": lambda r: r.normal(300, 40, 50_000),
+    "lognormal": lambda r: r.lognormal(2, 1.5, 50_000),
+    "signed-with-zeros": lambda r: np.where(r.random(50_000) < 0.1, 0.0, r.normal(0, 5, 50_000)),
+    "utm-like": lambda r: 4_400_000 + r.random(50_000) * 3_000,
+    "float32": lambda r: r.normal(-20, 3, 50_000).astype(np.float32),
+}
+
+
+@pytest.mark.parametrize("name", DATA)
+@pytest.mark.parametrize("q", [0, 2, 50, 98, 100])
+def test_log_sketch_within_bound_of_numpy(name: str, q: float) -> None:
+    v = DATA[name](np.random.default_rng(11))
+    sk = _sketch_of(v, parts=7)
+    assert sk["kind"] == "log"
+    est = sketch.quantile(sk, q, float(v.min()), float(v.max()))
+    truth = float(np.percentile(v.astype(np.float64), q, method="lower"))
+    assert est is not None
+    assert abs(est - truth) <= sketch.ALPHA * abs(truth) + sketch.MIN_ABS
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16"])
+def test_small_integers_are_exact(dtype: str) -> None:
+    info = np.iinfo(dtype)
+    v = np.random.default_rng(5).integers(info.min, info.max, 20_001, dtype=dtype)
+    sk = _sketch_of(v, parts=5)
+    assert sk["kind"] == "exact"
+    for q in (2, 50, 98):
+        assert sketch.quantile(sk, q, float(v.min()), float(v.max())) == float(
+            np.percentile(v, q, method="lower")
+        )
+
+
+def test_merge_is_exact_and_order_free() -> None:
+    v = np.random.default_rng(2).normal(10, 3, 10_000)
+    assert _sketch_of(v, 1) == _sketch_of(v, 9) == _sketch_of(v[::-1], 4)
+
+
+def test_empty_sketch_has_no_percentile() -> None:
+    assert sketch.quantile(sketch.empty("log"), 50, np.inf, -np.inf) is None
+
+
+def test_raw_moments_merge_like_numpy() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(5, 2, 1000), rng.normal(8, 1, 300)
+
+    def raw(v: np.ndarray) -> dict[str, object]:
+        sk = sketch.empty("log")
+        sketch.update(sk, v)
+        return {
+            "count": [len(v)],
+            "mean": [v.mean()],
+            "m2": [((v - v.mean()) ** 2).sum()],
+            "min": [v.min()],
+            "max": [v.max()],
+            "sketch": [sketch.to_json(sk)],
+        }
+
+    m = merge_raw(raw(a), raw(b))
+    both = np.concatenate([a, b])
+    assert m["count"] == [1300]
+    assert m["mean"][0] == pytest.approx(both.mean(), rel=1e-12)
+    assert m["m2"][0] / 1300 == pytest.approx(both.var(), rel=1e-12)
+    assert m["sketch"] == raw(both)["sketch"]
