@@ -357,7 +357,7 @@ CASES: list[Case] = [
     ),
     Case(
         "format-unknown",
-        "{cfg}: [output].format must be one of zarr, hdf5, webdataset, tfrecord, geotiff, found 'zar' (did you mean 'zarr'?)",
+        "{cfg}: [output].format must be one of zarr, hdf5, webdataset, tfrecord, geotiff, npz, found 'zar' (did you mean 'zarr'?)",
         tables=_set("output", format='"zar"'),
     ),
     Case(
