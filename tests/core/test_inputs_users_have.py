@@ -11,6 +11,7 @@ from affine import Affine
 
 import geoharmony as gh
 from geoharmony.errors import InputError
+from geoharmony.planning.plan import compute_plan
 from scenes import small_scene
 
 torch = pytest.importorskip("torch", reason="PyTorch is an optional extra")
@@ -145,9 +146,17 @@ def _with_policy(cfg: Path, policy: str, out: Path) -> Path:
 
 
 def test_on_missing_error_names_the_file(two_regions: Path, tmp_path: Path) -> None:
+    """ "error": the region without the file fails by name (issue 11's isolation);
+    ``fail_fast`` turns that into the run's one error."""
     cfg = gh.load_config(_with_policy(two_regions, "error", tmp_path / "o"))
-    with pytest.raises(InputError, match=r"opt_h1\.tif: raster not found"):
-        gh.plan(cfg)
+    with pytest.warns(gh.errors.CoverageWarning, match=r"region 'h1' fails: .*opt_h1\.tif"):
+        plan = compute_plan(cfg)
+    assert [(f["region"], f["input"], f["stage"]) for f in plan.failed] == [("h1", "opt", "plan")]
+    assert "opt_h1.tif: raster not found" in plan.failed[0]["reason"]
+    assert {r.id for r in plan.regions} == {"h0"}
+    with pytest.raises(InputError, match=r"opt_h1\.tif: raster not found.*--fail-fast"):
+        gh.extract(cfg, fail_fast=True)
+    assert not (tmp_path / "o").exists()
 
 
 def test_on_missing_skip_region_leaves_it_out_and_records_it(

@@ -44,7 +44,7 @@ from geoharmony.errors import (
 )
 from geoharmony.execution import faults, preflight, resume, runners
 from geoharmony.execution.checksums import store_checksums
-from geoharmony.execution.failures import FAILURES, collect, summary
+from geoharmony.execution.failures import FAILURES, collect, fail_fast_error, summary
 from geoharmony.execution.layout import patch_layout
 from geoharmony.execution.lock import OutputLock
 from geoharmony.execution.progress import Progress
@@ -227,6 +227,8 @@ def extract(
         _prepare_parent(out)  # refuses
     # Plan and check first: a bad input is refused before anything is written.
     plan = checked_plan(cfg, plan)
+    if fail_fast and plan.failed:  # a region's own raster is missing or unreadable
+        raise fail_fast_error(plan.failed[0])
     faults.point("planned")
     fp = plan.fingerprint()
     if isinstance(shard, str):

@@ -109,6 +109,12 @@ def failure(region: str, name: str, info: RasterInfo, exc: BaseException) -> dic
 
 def fail_fast_error(record: Mapping[str, Any]) -> InputError:
     """The error that stops a ``--fail-fast`` run at its first failed read."""
+    if record.get("stage") == "plan":  # the reason already names file and rule
+        return InputError(
+            f"{record['reason']} (region {record['region']!r}, [modalities.{record['input']}]);"
+            " stopped at the first failure (--fail-fast); without it the other regions "
+            "would complete"
+        )
     return InputError(
         f"{record['path']}: reading [modalities.{record['input']}] for region "
         f"{record['region']!r} failed: {record['reason']}; stopped at the first failure "

@@ -262,6 +262,12 @@ def load_sources(
                     "tasks": [],
                 }
             )
+            warnings.warn(
+                f"region {r.id!r} fails: {exc} (extract records it in failures.json and "
+                "completes the other regions; --fail-fast stops instead)",
+                CoverageWarning,
+                stacklevel=3,
+            )
     masked = [(rid, name, q) for rid, name, q in masked if rid in out]
     for rid, name, p in masked:
         donor = next((infos[name] for infos in out.values() if name in infos), None)

@@ -105,6 +105,14 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
             "required",
             "Raster (`{id}` = region id); a list stacks single-band files of one grid in order.",
         ),
+        Key(
+            "stac",
+            "path or URL",
+            "none",
+            "STAC Item or ItemCollection instead of `path`: the item named like the region "
+            "or overlapping it; several items make a mosaic.",
+        ),
+        Key("asset", "str", "required with `stac`", "Asset key of the STAC items (e.g. `B04`)."),
         Key("bands", "list of int", "all", "1-based bands to read."),
         Key("categorical", "bool", "false", "Class codes: nearest resampling, no averaging."),
         Key("nodata", "float", "the file's", "Override of the file's nodata value."),
@@ -120,7 +128,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
             "on_missing",
             _one_of(ON_MISSING),
             '"error"',
-            "A region without this file: refuse, leave the region out, or mask the modality there.",
+            "A region without this file: fail it (`failures.json`, exit 3; `--fail-fast` stops "
+            "the run), leave the region out, or mask the modality there.",
         ),
     ),
     "output": (
