@@ -53,13 +53,18 @@ STATS_SCHEMA: dict[str, Any] = {
 def _cell_moments(
     data: np.ndarray, mask: np.ndarray, idx: np.ndarray, chunk: int, kind: str
 ) -> dict[str, Any]:
-    """Raw moments and sketches of patches ``idx`` (one cell)."""
+    """Raw moments and sketches of patches ``idx`` (one cell).
+
+    Per batch of ``chunk`` patches and band, the valid values are gathered once into a
+    small contiguous vector; its mean and M2 (two passes over memory still in cache)
+    merge into the cell's by Chan's update, so no value is kept for a second pass.
+    """
     nb = data.shape[1]
-    count = 0
-    total = np.zeros(nb)
+    count = np.zeros(nb)
+    mean = np.zeros(nb)
+    m2 = np.zeros(nb)
     mn = np.full(nb, np.inf)
     mx = np.full(nb, -np.inf)
-    kept: list[list[np.ndarray]] = [[] for _ in range(nb)]
     sketches = [sketch.empty(kind) for _ in range(nb)]
     for a in range(0, len(idx), chunk):
         sel = idx[a : a + chunk]
@@ -67,46 +72,44 @@ def _cell_moments(
         c = int(np.count_nonzero(m))
         if not c:
             continue
-        count += c
         for b in range(nb):
             v = data[sel, b][m]
-            kept[b].append(v)
-            total[b] += float(np.sum(v, dtype=np.float64))
+            mc = float(np.sum(v, dtype=np.float64)) / c
+            d = np.subtract(v, mc, dtype=np.float64)
+            np.multiply(d, d, out=d)  # not np.dot: BLAS threads oversubscribe workers
+            n = count[b] + c
+            delta = mc - mean[b]
+            m2[b] += float(d.sum()) + delta * delta * count[b] * c / n
+            mean[b] += delta * c / n
+            count[b] = n
             mn[b] = min(mn[b], float(v.min()))
             mx[b] = max(mx[b], float(v.max()))
             sketch.update(sketches[b], v)
-    mean = total / count if count else np.zeros(nb)
-    m2 = np.zeros(nb)
-    for b in range(nb):
-        for v in kept[b]:
-            d = np.subtract(v, mean[b], dtype=np.float64)
-            np.multiply(d, d, out=d)  # not np.dot: BLAS threads oversubscribe workers
-            m2[b] += float(d.sum())
     return {
-        "count": [count] * nb,
+        "count": [int(x) for x in count],
         "mean": mean.tolist(),
         "m2": m2.tolist(),
         "min": mn.tolist(),
         "max": mx.tolist(),
-        "sketch": [sketch.to_json(sk) for sk in sketches],
+        "sketch": sketches,  # in memory; :func:`encoded` makes them JSON
     }
 
 
 def band_moments(
-    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8, *, by: str = "split"
+    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 2, *, by: str = "split"
 ) -> dict[str, Any]:
     """Moments of each raster output's bands over valid pixels, per split of a task.
 
     Per batch of ``chunk`` patches and band, the valid values are gathered once into a
     contiguous vector (boolean indexing), so every reduction runs on contiguous memory;
-    two passes (mean, then squared deviations from it) accumulate in float64.
+    two passes over it (mean, then squared deviations) in float64, merged by Chan's update.
     ``by="region"`` groups by region instead; :func:`task_moments` gives both at once.
     """
     return task_moments(task, arrays, chunk)["region_stats" if by == "region" else "stats"]
 
 
 def task_moments(
-    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 8
+    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 2
 ) -> dict[str, dict[str, Any]]:
     """``{"stats": output -> split -> raw, "region_stats": output -> region -> raw}``.
 
@@ -131,13 +134,32 @@ def task_moments(
             cell = _cell_moments(data, mask, idx, chunk, kind)
             for acc, key in ((per_split, split), (per_region, rid)):
                 acc[key] = cell if key not in acc else merge_raw(acc[key], cell)
-        by_split[name] = per_split
-        by_region[name] = per_region
+        by_split[name] = {k: encoded(v) for k, v in per_split.items()}
+        by_region[name] = {k: encoded(v) for k, v in per_region.items()}
     return {"stats": by_split, "region_stats": by_region}
 
 
+def _sketch(x: Mapping[str, Any]) -> sketch.Sketch:
+    """A sketch in memory, from its JSON form or as it is."""
+    if isinstance(x.get("p", x.get("v")), sketch.Counts):
+        return dict(x)
+    return sketch.from_json(x)
+
+
+def encoded(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw moment record with its sketches in JSON form (task records are JSON)."""
+    out = dict(raw)
+    if "sketch" in raw:
+        out["sketch"] = [sketch.to_json(_sketch(sk)) for sk in raw["sketch"]]
+    return out
+
+
 def merge_raw(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge two raw moment records exactly (Chan's pairwise update; sketches add)."""
+    """Merge two raw moment records exactly (Chan's pairwise update; sketches add).
+
+    Sketches may come in JSON or in-memory form; the result holds them in memory
+    (:func:`encoded` for JSON), so a long chain of merges decodes each record once.
+    """
     ca, cb = np.asarray(a["count"], np.float64), np.asarray(b["count"], np.float64)
     ma, mb = np.asarray(a["mean"], np.float64), np.asarray(b["mean"], np.float64)
     n = ca + cb
@@ -155,7 +177,7 @@ def merge_raw(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "sketch" in a and "sketch" in b:
         out["sketch"] = [
-            sketch.to_json(sketch.merge(sketch.from_json(x), sketch.from_json(y)))
+            sketch.merge(_sketch(x), _sketch(y))
             for x, y in zip(a["sketch"], b["sketch"], strict=True)
         ]
     return out
@@ -176,7 +198,7 @@ def _entry(a: Mapping[str, Any]) -> dict[str, Any]:
     if "sketch" in a:
         for q in PERCENTILES:
             out[f"p{int(q):02d}"] = [
-                sketch.quantile(sketch.from_json(sk), q, lo, hi)
+                sketch.quantile(_sketch(sk), q, lo, hi)
                 for sk, lo, hi in zip(a["sketch"], a["min"], a["max"], strict=True)
             ]
     return out

@@ -68,11 +68,8 @@ def owners(x: np.ndarray, y: np.ndarray, boundaries: Sequence[Any]) -> np.ndarra
     geoms = np.asarray(list(boundaries), dtype=object)
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     eps = _PROBE * max(xmax - xmin, ymax - ymin, 1e-300)
-    pts = shapely.points(x, y)
-    tree = shapely.STRtree(geoms)
-    pi, ri = tree.query(pts, predicate="intersects")
+    pi, ri, inside = _pairs(x, y, geoms)
     if len(pi):
-        inside = shapely.contains(geoms[ri], pts[pi])
         on_edge = ~inside
         probe = np.zeros(len(pi), dtype=bool)
         if on_edge.any():
@@ -88,7 +85,8 @@ def owners(x: np.ndarray, y: np.ndarray, boundaries: Sequence[Any]) -> np.ndarra
         out[pi[first]] = ri[first]
     lost = np.flatnonzero(out < 0)
     if len(lost):
-        dist = shapely.distance(geoms[None, :], pts[lost][:, None])
+        pts = shapely.points(x[lost], y[lost])
+        dist = shapely.distance(geoms[None, :], pts[:, None])
         out[lost] = np.argmin(dist, axis=1)  # argmin keeps the first of equal distances
     return out
 
@@ -102,14 +100,51 @@ def regions_touched(
     if n == 0:
         return out
     geoms = np.asarray(list(areas), dtype=object)
-    pts = shapely.points(np.asarray(x, float), np.asarray(y, float))
-    pi, ri = shapely.STRtree(geoms).query(pts, predicate="intersects")
+    pi, ri, _ = _pairs(np.asarray(x, float), np.asarray(y, float), geoms)
     names = np.asarray(list(ids), dtype=object)
     order = np.lexsort((ri, pi))
     pi, ri = pi[order], ri[order]
-    for p, group in pd.Series(names[ri]).groupby(pi, sort=False):
-        out[int(p)] = ",".join(group)
+    if not len(pi):
+        return out
+    starts = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
+    sizes = np.diff(np.r_[starts, len(pi)])
+    single = sizes == 1  # most points: one region, no join needed
+    out[pi[starts[single]]] = names[ri[starts[single]]]
+    for a, k in zip(starts[~single].tolist(), sizes[~single].tolist(), strict=True):
+        out[int(pi[a])] = ",".join(names[ri[a : a + k]])
     return out
+
+
+def _pairs(
+    x: np.ndarray, y: np.ndarray, geoms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point, polygon) index pairs where the polygon intersects the point, and whether
+    it contains it (not only its edge).
+
+    Candidates come from an STRtree of bounding boxes; each polygon, prepared, then tests
+    its candidates with the vectorised ``*_xy`` predicates (no point geometries).
+    """
+    tree = shapely.STRtree(shapely.envelope(geoms))
+    pi, ri = tree.query(shapely.points(x, y))
+    if not len(pi):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=bool)
+    order = np.argsort(ri, kind="stable")
+    pi, ri = pi[order], ri[order]
+    hit = np.zeros(len(pi), dtype=bool)
+    inside = np.zeros(len(pi), dtype=bool)
+    bounds = np.flatnonzero(np.r_[True, ri[1:] != ri[:-1], True])
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        g = geoms[ri[a]]
+        shapely.prepare(g)
+        px, py = x[pi[a:b]], y[pi[a:b]]
+        h = shapely.intersects_xy(g, px, py)
+        hit[a:b] = h
+        if h.any():
+            sub = np.zeros(b - a, dtype=bool)
+            sub[h] = shapely.contains_xy(g, px[h], py[h])
+            inside[a:b] = sub
+    return pi[hit], ri[hit], inside[hit]
 
 
 def cross_region_duplicates(table: pd.DataFrame) -> pd.DataFrame:
