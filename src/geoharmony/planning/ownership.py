@@ -118,11 +118,11 @@ def regions_touched(
 def _pairs(
     x: np.ndarray, y: np.ndarray, geoms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(point, polygon) index pairs where the polygon intersects the point, and whether
-    it contains it (not only its edge).
+    """(point, polygon) pairs where the polygon intersects the point; inside or on edge.
 
     Candidates come from an STRtree of bounding boxes; each polygon, prepared, then tests
-    its candidates with the vectorised ``*_xy`` predicates (no point geometries).
+    its candidates with the vectorised ``*_xy`` predicates. The third array says whether
+    the polygon contains the point (not only its edge).
     """
     tree = shapely.STRtree(shapely.envelope(geoms))
     pi, ri = tree.query(shapely.points(x, y))
