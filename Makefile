@@ -34,6 +34,7 @@ BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 bench: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python bench/run.py
 	$(BENCH_ENV) $(BIN)/python bench/loaders.py
+	$(BENCH_ENV) $(BIN)/python bench/national.py --size 44
 	$(BENCH_ENV) $(BIN)/python bench/region_labels.py
 
 # A 300 Mpx region's conditioned D8 + accumulation: time and peak memory (~5 min, ~5.5 GiB).

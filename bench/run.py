@@ -1,7 +1,7 @@
 """``make bench``: geoharmony against the notebook, TorchGeo and the decode floors.
 
-Generates the reference synthetic area (22 km x 22 km, ~40 patches of 224 px) and one
-4x larger (44 km), then measures, interleaved round by round so that drifting machine
+Generates the synthetic areas (22, 44 and 88 km square: 42, 178 and 701 patches of 224 px;
+88 km is the reference of the speed targets), then measures, interleaved round by round so that drifting machine
 load hits every method alike, and prints medians:
 
 * the notebook's per-patch method (``bench/notebook.py``), into memory;
@@ -15,7 +15,7 @@ load hits every method alike, and prints medians:
 * planning of ~1,000,000 candidate centres, random patch reads from the store, the
   writing matrix (codecs x chunking), and time and peak memory at 1x and 4x area.
 
-Usage: ``python bench/run.py [--quick] [--repeats N] [--workers N] [--sizes 22,44]``.
+Usage: ``python bench/run.py [--quick] [--repeats N] [--workers N] [--sizes 22,44,88]``.
 Results also go to ``bench_output/results.json``.
 """
 
@@ -413,7 +413,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 rounds, no cold runs, 1 TorchGeo pass")
     ap.add_argument("--repeats", type=int, default=None, help="rounds (default 5; quick 2)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--sizes", default="22,44", help="area edges in km (first = reference)")
+    ap.add_argument("--sizes", default="22,44,88", help="area edges in km (first = reference)")
     ap.add_argument("--no-torchgeo", action="store_true")
     ap.add_argument("--no-cold", action="store_true")
     ap.add_argument("--_memory", nargs=3, metavar=("CFG", "WORKERS", "OUT"), help=argparse.SUPPRESS)
