@@ -273,6 +273,20 @@ class WriterContract:
         for name, a in patch.items():
             assert_same(a, expected[name][N_PATCHES - 1], name)
 
+    def test_read_into_same_and_other_dtype(
+        self, store: PatchStore, expected: dict[str, np.ndarray]
+    ) -> None:
+        """The loaders' batch path: straight into a buffer, or cast into a float64 one."""
+        for i in (0, 17, N_PATCHES - 1, -1):
+            for name in SPECS:
+                want = expected[name][i]
+                same = np.full_like(want, 1)
+                store.read_into(name, i, same)
+                assert_same(same, want, f"{name}[{i}] into {want.dtype}")
+                other = np.zeros(want.shape, dtype=np.float64)
+                store.read_into(name, i, other)
+                np.testing.assert_array_equal(other, want.astype(np.float64), f"{name}[{i}]")
+
     @pytest.mark.parametrize(
         "sl",
         [slice(5, 19), slice(None, None, 5), slice(30, None), slice(3, 3), slice(-3, None)],

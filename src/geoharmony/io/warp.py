@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from rasterio.warp import Resampling, reproject
 
@@ -28,20 +30,59 @@ def warp_block(
     source pixel its kernel draws on is valid: the source validity (1/0) is warped with
     the same kernel and must come out as 1 (GDAL alone would renormalise the weights over
     the valid neighbours and call a pixel next to a hole or the raster's edge valid).
+    A block without invalid pixels skips that second warp (its result would be 1
+    everywhere the data lands) and warps without a source nodata: one GDAL call.
     Returns ``(data (bands, h, w) in dtype, valid (h, w))``.
     """
     bands = block.data.shape[0]
     src_f = block.data.astype(np.float64)
-    src_f[:, ~block.valid] = np.nan
     out = np.full((bands, dst.height, dst.width), np.nan, dtype=np.float64)
     src_transform = window_transform(src.transform, block.col_off, block.row_off)
+    src_crs, dst_crs = _wkt(src.crs), _wkt(dst.crs)
+    if block.valid.all():
+        # Every source pixel valid (the common case): the block, read with the kernel's
+        # margin, holds every kernel whole, so the validity warp would be 1 wherever the
+        # data warp lands; GDAL's kernel without a source nodata is also ~1.6x faster.
+        reproject(
+            source=src_f,
+            destination=out,
+            src_transform=src_transform,
+            src_crs=src_crs,
+            dst_transform=dst.transform,
+            dst_crs=dst_crs,
+            resampling=Resampling[resampling],
+            src_nodata=None,
+            dst_nodata=np.nan,
+        )
+        valid: np.ndarray = np.asarray(np.isfinite(out).all(axis=0))
+    else:
+        valid = _warp_with_support(block, src_f, out, src_transform, src_crs, dst, resampling)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    out[:, ~valid] = fill
+    return out.astype(dtype), valid
+
+
+def _warp_with_support(
+    block: Block,
+    src_f: np.ndarray,
+    out: np.ndarray,
+    src_transform: Any,
+    src_crs: str,
+    dst: Grid,
+    resampling: str,
+) -> np.ndarray:
+    """Warp ``src_f`` into ``out`` with NaN for invalid pixels; valid = whole kernel valid."""
+    dst_crs = _wkt(dst.crs)
+    src_f[:, ~block.valid] = np.nan
     reproject(
         source=src_f,
         destination=out,
         src_transform=src_transform,
-        src_crs=src.crs.to_wkt(),
+        src_crs=src_crs,
         dst_transform=dst.transform,
-        dst_crs=dst.crs.to_wkt(),
+        dst_crs=dst_crs,
         resampling=Resampling[resampling],
         src_nodata=np.nan,
         dst_nodata=np.nan,
@@ -51,22 +92,32 @@ def warp_block(
         source=block.valid.astype(np.float64)[None],
         destination=support,
         src_transform=src_transform,
-        src_crs=src.crs.to_wkt(),
+        src_crs=src_crs,
         dst_transform=dst.transform,
-        dst_crs=dst.crs.to_wkt(),
+        dst_crs=dst_crs,
         resampling=Resampling[resampling],
         src_nodata=None,
         dst_nodata=None,
         init_dest_nodata=False,
     )
-    valid: np.ndarray = np.asarray(
-        np.isfinite(out).all(axis=0) & (np.abs(support[0] - 1.0) <= 1e-6)
-    )
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    out[:, ~valid] = fill
-    return out.astype(dtype), valid
+    return np.asarray(np.isfinite(out).all(axis=0) & (np.abs(support[0] - 1.0) <= 1e-6))
+
+
+_WKT: dict[int, tuple[Any, str]] = {}
+
+
+def _wkt(crs: Any) -> str:
+    """WKT of a CRS object, computed once per object (every warp passes it to GDAL).
+
+    Keyed by identity (a pyproj CRS hashes through its WKT, the cost avoided here); the
+    entry keeps the object alive so its id is not reused.
+    """
+    hit = _WKT.get(id(crs))
+    if hit is None or hit[0] is not crs:
+        if len(_WKT) > 256:
+            _WKT.clear()
+        hit = _WKT[id(crs)] = (crs, str(crs.to_wkt()))
+    return hit[1]
 
 
 def covering_window(src: Grid, dst: Grid, *, margin: int = 1) -> Window | None:

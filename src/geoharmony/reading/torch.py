@@ -204,8 +204,8 @@ class PatchDataset(_TorchDataset):
             mask = _alloc((n, h, w), torch.bool)
             d, m = data.numpy(), mask.numpy()
             for k, p in enumerate(pos.tolist()):
-                d[k] = store.read(name, p)  # cast on assignment: one pass
-                m[k] = store.read(f"{name}_mask", p)
+                store.read_into(name, p, d[k])  # decoded in place, or cast: one pass
+                store.read_into(f"{name}_mask", p, m[k])
                 if not label and name not in self._stored:
                     self._normalize_into(name, d[k], regions[k], m[k])
             batch[name], batch[f"{name}_mask"] = data, mask

@@ -204,6 +204,14 @@ class PatchStore(ABC):
         pos, scalar = positions(index, len(self))
         return self._read(name, pos, scalar)
 
+    def read_into(self, name: str, index: int, out: np.ndarray) -> None:
+        """Read one patch of ``name`` into ``out`` (its shape; any dtype, cast on the way).
+
+        The loaders' batch path: a store may decode straight into ``out`` (no temporary);
+        this default reads and assigns.
+        """
+        out[...] = self.read(name, index)
+
     @abstractmethod
     def _read(self, name: str, pos: np.ndarray, scalar: bool) -> np.ndarray:
         """Patches at positions ``pos`` (in range) of ``name``; one patch when ``scalar``."""

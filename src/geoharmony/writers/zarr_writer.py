@@ -302,9 +302,26 @@ class ZarrStore(PatchStore):
         self._index_cache[key] = (ident, idx)
         return idx
 
-    def _read_one(self, name: str, lay: _ShardLayout, i: int) -> np.ndarray:
+    def read_into(self, name: str, index: int, out: np.ndarray) -> None:
+        """One patch decoded straight into ``out`` when it has the stored dtype and layout."""
+        lay = self._layouts.get(name)
+        if (
+            lay is None
+            or out.dtype != lay.dtype
+            or not out.flags.c_contiguous
+            or out.size != int(np.prod(lay.chunk_shape))
+            or not 0 <= int(index) < self._n
+        ):
+            super().read_into(name, index, out)
+            return
+        self._read_one(name, lay, int(index), out=out.reshape(lay.chunk_shape))
+
+    def _read_one(
+        self, name: str, lay: _ShardLayout, i: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         shard, k = divmod(i, lay.per_shard)
-        out = np.empty(lay.chunk_shape, dtype=lay.dtype)
+        if out is None:
+            out = np.empty(lay.chunk_shape, dtype=lay.dtype)
         try:
             fd = os.open(lay.shard_path(shard), os.O_RDONLY)
         except FileNotFoundError:
