@@ -21,7 +21,7 @@ def _scene(bands: int) -> tuple[Block, Grid, Grid]:
     rows, cols = np.mgrid[0:120, 0:120].astype(np.float64)
     data = np.stack([cols * 7.0 + rows * 0.3 + b for b in range(bands)])
     block = Block(100, 90, data, np.ones((120, 120), dtype=bool))
-    x, y = src.transform * (100 + 60, 90 + 60)  # the block's centre, in Albers
+    x, y = src.transform @ (100 + 60, 90 + 60)  # the block's centre, in Albers
     ax, ay = Transformer.from_crs(32616, 5070, always_xy=True).transform(x, y)
     dst = Grid(norm_crs("EPSG:5070"), Affine(10.0, 0.0, ax - 400.0, 0.0, -10.0, ay + 400.0), 80, 80)
     return block, src, dst
