@@ -1,8 +1,8 @@
 """``make bench``: geoharmony against the notebook, TorchGeo and the decode floors.
 
-Generates the synthetic areas (22, 44 and 88 km square: 42, 178 and 701 patches of 224 px;
-88 km is the reference of the speed targets), then measures, interleaved round by round so that drifting machine
-load hits every method alike, and prints medians:
+Generates the synthetic areas (22, 44 and 88 km square: 42, 178 and 701 patches of 224
+px; 88 km is the reference of the speed targets), then measures, interleaved round by
+round so that drifting machine load hits every method alike, and prints medians:
 
 * the notebook's per-patch method (``bench/notebook.py``), into memory;
 * ``geoharmony`` reading every task into memory, one process (no writing);
