@@ -132,15 +132,11 @@ def read_task(
         (sub, np.flatnonzero(regions == rid), task.sources[str(rid)])
         for rid, sub in task.rows.groupby("region", sort=False)
     ]
-    jobs = [
-        (name, info, infos, sub, pos) for sub, pos, infos in groups for name, info in infos.items()
-    ]
+    jobs = _read_jobs(task, groups)
 
     failed: dict[str, dict[str, Any]] = {}  # region -> its first failure
 
-    def fill(
-        job: tuple[str, RasterInfo, Mapping[str, RasterInfo], pd.DataFrame, np.ndarray],
-    ) -> None:
+    def fill(job: _Job) -> None:
         name, info, infos, sub, pos = job
         with gdal_env(decode_threads):  # GDAL options are per thread
             try:
@@ -148,10 +144,10 @@ def read_task(
                     info, lambda: _fill_modality(task, name, info, infos, sub, pos, arrays)
                 )
             except READ_ERRORS as exc:
-                rid = str(sub["region"].iloc[0])
-                if failures is None:
-                    raise fail_fast_error(failure(rid, name, info, exc)) from exc
-                failed.setdefault(rid, failure(rid, name, info, exc))
+                for rid in dict.fromkeys(sub["region"].astype(str)):  # every region it serves
+                    if failures is None:
+                        raise fail_fast_error(failure(rid, name, info, exc)) from exc
+                    failed.setdefault(rid, failure(rid, name, info, exc))
 
     if decode_threads == "ALL_CPUS" and len(jobs) > 1 and task.mode != "resample":
         # The only worker: modalities are read concurrently too (GDAL and numpy copies
@@ -181,6 +177,39 @@ def read_task(
     if failures is not None:
         failures.extend(failed[r] for r in sorted(failed))
     return arrays
+
+
+_Job = tuple[str, RasterInfo, Mapping[str, RasterInfo], pd.DataFrame, np.ndarray]
+
+
+def _read_jobs(
+    task: Task, groups: list[tuple[pd.DataFrame, np.ndarray, Mapping[str, RasterInfo]]]
+) -> list[_Job]:
+    """One read per modality and *raster*: regions sharing a file are read together.
+
+    Regions that share a raster (the usual case: one mosaic, many watersheds) would
+    otherwise each decode the blocks their neighbours also need; per raster, the task's
+    union of windows is decoded once however many regions it holds. Grouping is by the
+    header object (the plan loads one per file), and in resample mode also by the
+    reference's, whose grid the windows lie on.
+    """
+    jobs: list[_Job] = []
+    for name in task.outputs:
+        if not groups or name not in groups[0][2]:
+            continue  # a label: filled after the modalities
+        merged: dict[tuple[int, int], list[tuple[pd.DataFrame, np.ndarray, Any]]] = {}
+        for sub, pos, infos in groups:
+            key = (id(infos[name]), id(infos[task.reference]))
+            merged.setdefault(key, []).append((sub, pos, infos))
+        for members in merged.values():
+            infos = members[0][2]
+            if len(members) == 1:
+                sub, pos = members[0][0], members[0][1]
+            else:
+                sub = pd.concat([m[0] for m in members])
+                pos = np.concatenate([m[1] for m in members])
+            jobs.append((name, infos[name], infos, sub, pos))
+    return jobs
 
 
 def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]:
