@@ -38,22 +38,12 @@ def warp_block(
     src_f = block.data.astype(np.float64)
     out = np.full((bands, dst.height, dst.width), np.nan, dtype=np.float64)
     src_transform = window_transform(src.transform, block.col_off, block.row_off)
-    src_crs, dst_crs = _wkt(src.crs), _wkt(dst.crs)
+    src_crs = _wkt(src.crs)
     if block.valid.all():
         # Every source pixel valid (the common case): the block, read with the kernel's
         # margin, holds every kernel whole, so the validity warp would be 1 wherever the
         # data warp lands; GDAL's kernel without a source nodata is also ~1.6x faster.
-        reproject(
-            source=src_f,
-            destination=out,
-            src_transform=src_transform,
-            src_crs=src_crs,
-            dst_transform=dst.transform,
-            dst_crs=dst_crs,
-            resampling=Resampling[resampling],
-            src_nodata=None,
-            dst_nodata=np.nan,
-        )
+        _onto(src_f, out, src_transform, src_crs, dst, resampling, src_nodata=None)
         valid: np.ndarray = np.asarray(np.isfinite(out).all(axis=0))
     else:
         valid = _warp_with_support(block, src_f, out, src_transform, src_crs, dst, resampling)
@@ -74,33 +64,38 @@ def _warp_with_support(
     resampling: str,
 ) -> np.ndarray:
     """Warp ``src_f`` into ``out`` with NaN for invalid pixels; valid = whole kernel valid."""
-    dst_crs = _wkt(dst.crs)
     src_f[:, ~block.valid] = np.nan
-    reproject(
-        source=src_f,
-        destination=out,
-        src_transform=src_transform,
-        src_crs=src_crs,
-        dst_transform=dst.transform,
-        dst_crs=dst_crs,
-        resampling=Resampling[resampling],
-        src_nodata=np.nan,
-        dst_nodata=np.nan,
-    )
+    _onto(src_f, out, src_transform, src_crs, dst, resampling, src_nodata=np.nan)
     support = np.zeros((1, dst.height, dst.width), dtype=np.float64)
+    ones = block.valid.astype(np.float64)[None]
+    _onto(ones, support, src_transform, src_crs, dst, resampling, src_nodata=None, dst_nodata=None)
+    return np.asarray(np.isfinite(out).all(axis=0) & (np.abs(support[0] - 1.0) <= 1e-6))
+
+
+def _onto(
+    source: np.ndarray,
+    destination: np.ndarray,
+    src_transform: Any,
+    src_crs: str,
+    dst: Grid,
+    resampling: str,
+    *,
+    src_nodata: float | None,
+    dst_nodata: float | None = np.nan,
+) -> None:
+    """One GDAL warp of ``source`` onto ``dst`` (``dst_nodata=None``: no initialisation)."""
     reproject(
-        source=block.valid.astype(np.float64)[None],
-        destination=support,
+        source=source,
+        destination=destination,
         src_transform=src_transform,
         src_crs=src_crs,
         dst_transform=dst.transform,
-        dst_crs=dst_crs,
+        dst_crs=_wkt(dst.crs),
         resampling=Resampling[resampling],
-        src_nodata=None,
-        dst_nodata=None,
-        init_dest_nodata=False,
+        src_nodata=src_nodata,
+        dst_nodata=dst_nodata,
+        init_dest_nodata=dst_nodata is not None,
     )
-    return np.asarray(np.isfinite(out).all(axis=0) & (np.abs(support[0] - 1.0) <= 1e-6))
 
 
 _WKT: dict[int, tuple[Any, str]] = {}
