@@ -11,33 +11,26 @@ import os
 import shutil
 from pathlib import Path
 
+from geoharmony.io.atomic import fsync_dir, fsync_file
+
+__all__ = [
+    "TEMP_MARKERS",
+    "fsync_dir",
+    "fsync_tree",
+    "remove_tree",
+    "replace_dir",
+    "sweep_temporaries",
+]
+
 #: Marker in the names of temporary files of :mod:`geoharmony.io.atomic` (and older ones).
 TEMP_MARKERS = (".tmp-", ".tmp")
-
-
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries (renames, new files) to disk."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse directory fsync
-        pass
-    finally:
-        os.close(fd)
 
 
 def fsync_tree(root: Path) -> None:
     """Fsync every file and folder under ``root`` (and ``root`` itself)."""
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(Path(dirpath) / name)
         fsync_dir(Path(dirpath))
 
 
