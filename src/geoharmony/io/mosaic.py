@@ -26,7 +26,8 @@ from geoharmony.io.remote import gdal_path
 #: What a mosaic's path starts with (see :func:`geoharmony.io.remote.is_remote`).
 VRT_PREFIX = "<VRTDataset"
 
-_GDAL_TYPES = {
+#: numpy dtype name -> GDAL data type name (VRT XML of mosaics and band stacks).
+GDAL_TYPES = {
     "uint8": "Byte",
     "int8": "Int8",
     "uint16": "UInt16",
@@ -79,7 +80,7 @@ def mosaic_vrt(parts: Sequence[RasterInfo], names: Sequence[str], where: str) ->
         offsets.append((round(dx), round(dy)))
     width = max(o[0] + p.grid.width for o, p in zip(offsets, parts, strict=True))
     height = max(o[1] + p.grid.height for o, p in zip(offsets, parts, strict=True))
-    gtype = _GDAL_TYPES.get(np.dtype(first.dtype).name)
+    gtype = GDAL_TYPES.get(np.dtype(first.dtype).name)
     if gtype is None:
         raise InputError(f"{where}: STAC mosaic of dtype {first.dtype} is not supported")
     by, bx = first.block_shape

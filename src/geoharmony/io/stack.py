@@ -21,19 +21,7 @@ import rasterio
 
 from geoharmony.errors import InputError
 from geoharmony.io.atomic import write_text_atomic
-
-_GDAL_TYPES = {
-    "uint8": "Byte",
-    "int8": "Int8",
-    "uint16": "UInt16",
-    "int16": "Int16",
-    "uint32": "UInt32",
-    "int32": "Int32",
-    "uint64": "UInt64",
-    "int64": "Int64",
-    "float32": "Float32",
-    "float64": "Float64",
-}
+from geoharmony.io.mosaic import GDAL_TYPES
 
 
 def cache_dir() -> Path:
@@ -113,7 +101,7 @@ def _vrt(heads: list[dict[str, Any]]) -> str:
     w, h = first["size"]
     t = first["transform"]
     gt = ", ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
-    dtype = _GDAL_TYPES.get(first["dtype"], "Float64")
+    dtype = GDAL_TYPES.get(first["dtype"], "Float64")
     by, bx = first["block"]
     lines = [
         f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">',
