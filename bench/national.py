@@ -130,8 +130,9 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
 
     cfg = gh.load_config(args["config"])
     out = Path(args["out"])
-    if out.exists():
-        shutil.rmtree(out)
+    for old in (out, Path(f"{out}_warm")):  # a previous bench's datasets
+        if old.exists():
+            shutil.rmtree(old)
     fds0 = len(os.listdir("/proc/self/fd"))
     t0 = time.perf_counter()
     plan = compute_plan(cfg)

@@ -103,3 +103,76 @@ def test_every_value_within_alpha_of_its_bucket_midpoint() -> None:
     rep = sketch._midpoint(keys)
     assert (np.abs(rep - np.abs(v)) <= sketch.ALPHA * np.abs(v)).all()
     assert (np.abs(rep - np.abs(v)) / np.abs(v)).max() < 0.0040  # 2**-7 / (2 + 2**-7)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_float32_top_bits_give_the_float64_buckets(seed: int) -> None:
+    """float32 bands count keys from their top 16 bits: the same sketch as the float64 rule.
+
+    Over 60 decades, both signs, zeros, subnormals and values beside MIN_ABS; where the top
+    bits cannot decide (inf, NaN, MIN_ABS's own bucket) ``f32_exact`` says so.
+    """
+    rng = np.random.default_rng(seed)
+    v = rng.choice([-1.0, 1.0], 100_000) * 10.0 ** rng.uniform(-30, 30, 100_000)
+    v[::97] = 0.0
+    v[1::89] = -0.0
+    v[2::83] = 1e-40  # float32 subnormal
+    v = v.astype(np.float32)
+    near = np.abs(v.astype(np.float64))
+    key_min = int(np.array(sketch.MIN_ABS).view(np.int64)) >> sketch._SHIFT
+    v = v[(near.view(np.int64) >> sketch._SHIFT) != key_min]  # drop MIN_ABS's bucket
+    want = sketch.empty("log")
+    sketch.update(want, v)
+    counts = np.zeros(sketch.F32_KEYS, np.int64)
+    for part in np.array_split(v, 7):
+        sketch.f32_counts(part, counts)
+    assert sketch.f32_exact(counts)
+    got = sketch.from_f32_counts(counts)
+    assert got["z"] == want["z"] and got["p"] == want["p"] and got["n"] == want["n"]
+
+
+@pytest.mark.parametrize("odd", [np.inf, -np.inf, np.nan, 1e-9, -1e-9])
+def test_float32_keys_defer_to_float64_where_top_bits_cannot_tell(odd: float) -> None:
+    counts = np.zeros(sketch.F32_KEYS, np.int64)
+    sketch.f32_counts(np.array([1.0, 2.0, odd], np.float32), counts)
+    assert not sketch.f32_exact(counts)
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float32", "float64", "uint16", "int16", "uint8", "int8", "int32", "bool"]
+)
+@pytest.mark.parametrize("case", range(6))
+def test_cell_moments_equal_a_float64_reference(dtype: str, case: int) -> None:
+    """Every path of a cell's moments and sketches (batches as slices or index arrays, all
+    valid or masked, an empty patch, inf/NaN in float bands) against plain float64 numpy."""
+    from geoharmony.execution.stats import _cell_moments
+
+    rng = np.random.default_rng(case)
+    shape = (7, 3, 9, 9)
+    if dtype == "bool":
+        data = rng.integers(0, 2, shape).astype(bool)
+    elif dtype.startswith("float"):
+        data = (rng.normal(0, 1, shape) * 10.0 ** rng.integers(-12, 12)).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        lo, hi = max(int(info.min), -40000), min(int(info.max), 40000)
+        data = rng.integers(lo, hi, shape, endpoint=True).astype(dtype)
+    odd = case == 5 and dtype.startswith("float")
+    if odd:
+        data[0, 0, 0, 0], data[1, 1, 1, 1] = np.inf, np.nan
+    mask = rng.random((7, 9, 9)) > (0.3 if case % 2 else 0.0)
+    if case == 4:
+        mask[2] = False
+    idx = np.array([0, 2, 3, 6]) if case % 3 == 0 else np.arange(1, 6)
+    got = _cell_moments(data, mask, idx, 2, sketch.sketch_kind(data.dtype))
+    for b in range(3):
+        v = data[idx, b][mask[idx]]
+        f = v.astype(np.float64)
+        assert got["count"][b] == len(v)
+        if not odd:
+            np.testing.assert_allclose(got["mean"][b], f.mean(), rtol=1e-9)
+            np.testing.assert_allclose(got["m2"][b], ((f - f.mean()) ** 2).sum(), rtol=1e-7)
+            assert (got["min"][b], got["max"][b]) == (f.min(), f.max())
+        want = sketch.empty(sketch.sketch_kind(data.dtype))
+        sketch.update(want, v)
+        assert all(got["sketch"][b].get(k) == want.get(k) for k in ("v", "p", "n", "z"))

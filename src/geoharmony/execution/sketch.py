@@ -161,6 +161,59 @@ def update(sk: Sketch, values: np.ndarray) -> None:
             sk["n"].add_keys(keys[~pos])
 
 
+# -- float32: the same buckets from the top 16 bits of each value, no float64 pass ----------
+#: A float32 value's top 16 bits: sign, 8 exponent bits and the first 7 mantissa bits, the
+#: bits a float64 bucket key keeps (the exponent re-biased): 65,536 possible keys.
+F32_KEYS = 1 << 16
+_F32_TO_F64 = (1023 - 127) << MANTISSA_BITS  # key offset between the two exponent biases
+_F32_MAG = 1 << 15  # keys from here on are negative values
+_F32_INF = 0xFF << MANTISSA_BITS  # magnitudes from here on: inf or NaN (exponent 255)
+#: The float32 key whose bucket holds MIN_ABS (values on both sides of the threshold).
+_F32_MIN = (int(np.array(MIN_ABS).view(np.int64)) >> _SHIFT) - _F32_TO_F64
+
+
+def f32_keys(values: np.ndarray) -> np.ndarray:
+    """The 16-bit bucket keys of float32 ``values`` (a strided view: no copy, no pass)."""
+    v = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    half = v.view(np.uint16)
+    return half[1::2] if np.little_endian else half[0::2]
+
+
+def f32_counts(values: np.ndarray, counts: np.ndarray) -> None:
+    """Add float32 ``values``' key counts into ``counts`` (``F32_KEYS`` int64), in place."""
+    counts += np.bincount(f32_keys(values), minlength=F32_KEYS)
+
+
+def f32_exact(counts: np.ndarray) -> bool:
+    """Whether :func:`from_f32_counts` gives exactly :func:`update`'s sketch.
+
+    False when some value is inf or NaN (exponent 255) or shares MIN_ABS's bucket: there
+    the top bits do not tell which side of the rule a value is on, and the caller runs
+    :func:`update` on the values instead.
+    """
+    for base in (0, _F32_MAG):
+        if counts[base + _F32_INF : base + _F32_MAG].any() or counts[base + _F32_MIN]:
+            return False
+    return True
+
+
+def from_f32_counts(counts: np.ndarray) -> Sketch:
+    """The sketch :func:`update` makes of the values counted (needs :func:`f32_exact`).
+
+    Magnitudes below MIN_ABS's bucket (zeros, subnormals, tiny values) count as zero;
+    every other key is the float64 key of the same bucket (exponent re-biased).
+    """
+    out = empty("log")
+    for part, base in (("p", 0), ("n", _F32_MAG)):
+        c = counts[base + _F32_MIN + 1 : base + _F32_INF]
+        nz = np.flatnonzero(c)
+        if len(nz):
+            lo = int(nz[0])
+            out[part] = Counts(lo + _F32_MIN + 1 + _F32_TO_F64, c[lo : int(nz[-1]) + 1].copy())
+        out["z"] += int(counts[base : base + _F32_MIN].sum())
+    return out
+
+
 def merge(a: Sketch, b: Sketch) -> Sketch:
     """The sketch of the union of both value sets (exact: counts add)."""
     if a["kind"] != b["kind"]:

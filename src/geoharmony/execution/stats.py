@@ -16,7 +16,7 @@ no valid pixel).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -56,26 +56,26 @@ def _cell_moments(
     """Raw moments and sketches of patches ``idx`` (one cell).
 
     Per batch of ``chunk`` patches and band, the valid values are gathered once into a
-    small contiguous vector; its mean and M2 (two passes over memory still in cache)
-    merge into the cell's by Chan's update, so no value is kept for a second pass.
+    small contiguous vector (none is gathered when every pixel is valid); its mean and
+    M2 (two passes over memory still in cache) merge into the cell's by Chan's update, so
+    no value is kept for a second pass. float32 bands count their sketch keys straight
+    from the values' top 16 bits (:func:`sketch.f32_counts`).
     """
     nb = data.shape[1]
+    if kind == "exact":  # small integers: the exact histogram gives every moment
+        return _exact_cell_moments(data, mask, idx, chunk)
     count = np.zeros(nb)
     mean = np.zeros(nb)
     m2 = np.zeros(nb)
     mn = np.full(nb, np.inf)
     mx = np.full(nb, -np.inf)
+    f32 = data.dtype == np.float32
+    keys = np.zeros((nb, sketch.F32_KEYS), np.int64) if f32 else None
     sketches = [sketch.empty(kind) for _ in range(nb)]
-    if kind == "exact":  # small integers: the exact histogram gives every moment
-        return _exact_cell_moments(data, mask, idx, chunk, sketches)
-    for a in range(0, len(idx), chunk):
-        sel = idx[a : a + chunk]
-        m = mask[sel]
-        c = int(np.count_nonzero(m))
-        if not c:
-            continue
+    for sel, m, c in _batches(mask, idx, chunk):
         for b in range(nb):
-            v = data[sel, b][m]
+            v = data[sel, b]
+            v = v.reshape(-1) if m is None else v[m]
             mc = float(np.sum(v, dtype=np.float64)) / c
             d = np.subtract(v, mc, dtype=np.float64)
             np.multiply(d, d, out=d)  # not np.dot: BLAS threads oversubscribe workers
@@ -86,7 +86,18 @@ def _cell_moments(
             count[b] = n
             mn[b] = min(mn[b], float(v.min()))
             mx[b] = max(mx[b], float(v.max()))
-            sketch.update(sketches[b], v)
+            if keys is not None:
+                sketch.f32_counts(v, keys[b])
+            else:
+                sketch.update(sketches[b], v)
+    if keys is not None:
+        for b in range(nb):
+            if sketch.f32_exact(keys[b]):
+                sketches[b] = sketch.from_f32_counts(keys[b])
+            else:  # inf, NaN or values at MIN_ABS: the float64 rule, on the values again
+                for sel, m, _ in _batches(mask, idx, chunk):
+                    v = data[sel, b]
+                    sketch.update(sketches[b], v.reshape(-1) if m is None else v[m])
     return {
         "count": [int(x) for x in count],
         "mean": mean.tolist(),
@@ -97,35 +108,64 @@ def _cell_moments(
     }
 
 
+def _batches(
+    mask: np.ndarray, idx: np.ndarray, chunk: int
+) -> Iterator[tuple[Any, np.ndarray | None, int]]:
+    """``(patches, mask or None when all valid, valid count)`` per batch with a valid pixel.
+
+    Consecutive patches are taken as a slice (a view, not a copy).
+    """
+    consecutive = len(idx) > 0 and int(idx[-1]) - int(idx[0]) == len(idx) - 1
+    for a in range(0, len(idx), chunk):
+        sel: Any = (
+            slice(int(idx[a]), int(idx[min(a + chunk, len(idx)) - 1]) + 1)
+            if consecutive
+            else idx[a : a + chunk]
+        )
+        m = mask[sel]
+        c = int(np.count_nonzero(m))
+        if c:
+            yield sel, (None if c == m.size else m), c
+
+
 def _exact_cell_moments(
-    data: np.ndarray, mask: np.ndarray, idx: np.ndarray, chunk: int, sketches: list[Any]
+    data: np.ndarray, mask: np.ndarray, idx: np.ndarray, chunk: int
 ) -> dict[str, Any]:
     """:func:`_cell_moments` of integer bands of <= 16 bits, from their histograms.
 
-    One ``bincount`` per batch and band is the only pass over the pixels; count, mean,
-    M2, min and max follow exactly from the counts (float64 sums of value x count).
+    One ``bincount`` per batch of patches and band (into one fixed-size histogram: no
+    growing, no merging) is the only pass over the pixels; count, mean, M2, min and max
+    follow exactly from the counts (float64 sums of value x count).
     """
     nb = data.shape[1]
-    for a in range(0, len(idx), chunk):
-        sel = idx[a : a + chunk]
-        m = mask[sel]
-        if not m.any():
-            continue
+    bits = data.dtype.itemsize * 8
+    signed = data.dtype.kind == "i"
+    lo = -(1 << (bits - 1)) if signed else 0
+    hist = np.zeros((nb, 1 << bits), np.int64)
+    for sel, m, _ in _batches(mask, idx, max(chunk, 8)):
         for b in range(nb):
-            sketch.update(sketches[b], data[sel, b][m])
-    count, mean, m2, mn, mx = [], [], [], [], []
-    for sk in sketches:
-        c = sk["v"]
-        nz = np.flatnonzero(c.c)
+            v = data[sel, b]
+            v = v.reshape(-1) if m is None else v[m]
+            if signed:  # bincount counts non-negative integers: flip the sign bit (+2**15)
+                u = f"u{data.dtype.itemsize}"
+                v = np.ascontiguousarray(v).view(u) ^ np.array(1 << (bits - 1), u)
+            counts = np.bincount(v)  # as long as the largest value: no 65,536 zeros to add
+            hist[b, : len(counts)] += counts
+    count, mean, m2, mn, mx, sketches = [], [], [], [], [], []
+    for b in range(nb):
+        nz = np.flatnonzero(hist[b])
         if not len(nz):
+            sketches.append(sketch.empty("exact"))
             count.append(0)
             mean.append(0.0)
             m2.append(0.0)
             mn.append(math.inf)
             mx.append(-math.inf)
             continue
-        keys = (nz + c.lo).astype(np.float64)
-        w = c.c[nz].astype(np.float64)
+        c = hist[b, nz[0] : nz[-1] + 1].copy()
+        sketches.append({"kind": "exact", "v": sketch.Counts(int(nz[0]) + lo, c)})
+        keys = (nz + lo).astype(np.float64)
+        w = hist[b, nz].astype(np.float64)
         n = float(w.sum())
         mu = float((keys * w).sum()) / n
         d = keys - mu

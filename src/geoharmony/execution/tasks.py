@@ -219,17 +219,34 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     ``_tasks/NNNNNN.json``, or ``NNNNNN.failed.json`` when a region failed (see
     :mod:`geoharmony.execution.failures`).
     """
-    n = len(task.rows)
     failures: list[dict[str, Any]] | None = None if task.fail_fast else []
     arrays = read_task(task, decode_threads=decode_threads, failures=failures)
     writer = get_writer(task.format)(Path(task.root))
     writer.open()
-    if writer.needs_georef:
-        writer.write_georeferenced(task.start, arrays, _georef(task))
-    else:
-        writer.write(task.start, arrays)
-    writer.close()
+    try:
+        if writer.needs_georef:
+            writer.write_georeferenced(task.start, arrays, _georef(task))
+        else:
+            writer.write(task.start, arrays)
+        record = _record(task, arrays, failures)  # while shards are still being written
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()  # every shard durable: the record may now say the task is done
     faults.point("task-written")
+    record["checksums"] = dict(writer.checksums)
+    folder = Path(task.root) / TASKS
+    write_json_atomic(folder / task_record_name(task.index, bool(failures)), record)
+    if not failures:  # a retried task that now succeeds: its failed record goes
+        (folder / task_record_name(task.index, True)).unlink(missing_ok=True)
+    return record
+
+
+def _record(
+    task: Task, arrays: Mapping[str, np.ndarray], failures: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """A task's record without checksums: valid fractions, positives, moments, failures."""
+    n = len(task.rows)
     valid = {}
     for o in task.outputs:
         mask = arrays[f"{o}_mask"].reshape(n, -1)
@@ -248,12 +265,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
         "positive": positive,
         **task_moments(task, arrays),  # "stats" (per split) and "region_stats"
         "failures": failures or [],
-        "checksums": dict(writer.checksums),
     }
-    folder = Path(task.root) / TASKS
-    write_json_atomic(folder / task_record_name(task.index, bool(failures)), record)
-    if not failures:  # a retried task that now succeeds: its failed record goes
-        (folder / task_record_name(task.index, True)).unlink(missing_ok=True)
     return record
 
 

@@ -9,11 +9,12 @@ temporary file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,3 +99,98 @@ def write_text_atomic(path: str | Path, text: str, *, mkdir: bool = False) -> No
 def write_json_atomic(path: str | Path, data: Any, *, mkdir: bool = False) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically (``default=str``)."""
     write_text_atomic(path, json.dumps(data, indent=2, default=str), mkdir=mkdir)
+
+
+# -- many files at once: writeback started early, fsynced together ---------------------------
+def _start_writeback() -> Callable[[int], None]:
+    """``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)`` where Linux has it, else a no-op.
+
+    It asks the kernel to start writing a file's dirty pages now, without waiting, so the
+    later ``fsync`` mostly finds them on disk already.
+    """
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return lambda fd: None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+
+    def start(fd: int) -> None:
+        fn(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE; a refusal only loses the head start
+
+    return start
+
+
+_WRITEBACK = _start_writeback()
+
+
+class AtomicBatch:
+    """Atomic writes of many files made durable together.
+
+    :meth:`submit` writes a file's bytes to a temporary file beside its target at once
+    and asks the kernel to start writing them back, without waiting; :meth:`commit`
+    fsyncs every temporary file (by then mostly on disk), renames each into place and
+    fsyncs each folder once. One wait for all the files of a task instead of two per
+    file. After :meth:`commit` every file is durable; before it no target has changed;
+    :meth:`abort` (or an error inside ``with``) removes the temporary files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with AtomicBatch() as batch:
+    ...     batch.submit(d / "a.bin", b"abc")
+    >>> (d / "a.bin").read_bytes(), batch.digests[d / "a.bin"][:12]
+    (b'abc', 'ba7816bf8f01')
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+        #: sha256 (hex) of every file written, by target path
+        self.digests: dict[Path, str] = {}
+
+    def submit(self, path: str | Path, data: bytes, *, mkdir: bool = False) -> None:
+        """Write ``data`` for ``path`` (there after :meth:`commit`) and hash it."""
+        path = Path(path)
+        if mkdir:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_name(path)
+        self._pending.append((tmp, path))
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            _WRITEBACK(f.fileno())
+        self.digests[path] = hashlib.sha256(data).hexdigest()
+
+    def commit(self) -> None:
+        """Fsync every file, rename each into place, fsync each folder once."""
+        pending = self._pending
+        try:
+            for tmp, _ in pending:
+                fsync_file(tmp)
+        except BaseException:
+            self.abort()
+            raise
+        self._pending = []
+        for tmp, path in pending:
+            os.replace(tmp, path)
+        for folder in dict.fromkeys(path.parent for _, path in pending):
+            fsync_dir(folder)
+
+    def abort(self) -> None:
+        """Drop every pending file (no target changes)."""
+        pending, self._pending = self._pending, []
+        for tmp, path in pending:
+            self.digests.pop(path, None)
+            with suppress(OSError):
+                tmp.unlink()
+
+    def __enter__(self) -> AtomicBatch:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()

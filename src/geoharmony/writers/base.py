@@ -133,7 +133,11 @@ class PatchWriter(ABC):
         """Write what needs the whole dataset (statistics), once every task is written."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Flush and release resources."""
+        """Flush and release resources: what :meth:`write` wrote is durable after it."""
+
+    def abort(self) -> None:
+        """Give up after an error: release resources (writers with work in flight drop it)."""
+        self.close()
 
     @classmethod
     @abstractmethod

@@ -23,7 +23,6 @@ level 5 (ratio 1.60 at ~1.3 GB/s, decoding ~2.6 GB/s).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ from numcodecs.checksum32 import CRC32C
 from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec, Crc32cCodec, ShardingCodec
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from geoharmony.io.atomic import write_bytes_atomic
+from geoharmony.io.atomic import AtomicBatch
 from geoharmony.writers.base import ArraySpec, PatchStore, PatchWriter
 
 #: ``[output].compression`` -> (Blosc compressor, level), all with bit-shuffle.
@@ -159,11 +158,6 @@ def encode_shard(layout: _ShardLayout, data: np.ndarray) -> bytes:
     return b"".join(parts)
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
-    """Write a shard atomically (never a half shard); "/"-separated keys make folders."""
-    write_bytes_atomic(path, payload, mkdir=not path.parent.is_dir())
-
-
 class ZarrWriter(PatchWriter):
     """Writes ``patches.zarr`` (Zarr format 3)."""
 
@@ -177,6 +171,7 @@ class ZarrWriter(PatchWriter):
         self._arrays: dict[str, Any] = {}
         self._layouts: dict[str, _ShardLayout | None] = {}
         self._group: Any = None
+        self._batch = AtomicBatch()
 
     def create(
         self,
@@ -233,13 +228,25 @@ class ZarrWriter(PatchWriter):
             for a in range(0, len(data), s):
                 part = data[a : a + s]
                 if len(part) == s or start + a + len(part) == lay.n_patches:
+                    # written now, durable and in place after close() (one fsync wait
+                    # for all of the task's shards, after its statistics)
                     path = lay.shard_path((start + a) // s)
-                    payload = encode_shard(lay, part)
-                    _write_atomic(path, payload)
-                    rel = path.relative_to(self.root).as_posix()
-                    self.checksums[rel] = hashlib.sha256(payload).hexdigest()
+                    self._batch.submit(
+                        path, encode_shard(lay, part), mkdir=not path.parent.is_dir()
+                    )
                 else:  # a partial shard inside the array: let zarr merge it
                     self._array(name)[start + a : start + a + len(part)] = part
+
+    def close(self) -> None:
+        """Make the shards written durable, each at its path (and record their sha256)."""
+        self._batch.commit()
+        for path, digest in self._batch.digests.items():
+            self.checksums[path.relative_to(self.root).as_posix()] = digest
+        self._batch.digests.clear()
+
+    def abort(self) -> None:
+        """Drop the shards not yet committed (no shard file changes)."""
+        self._batch.abort()
 
     @classmethod
     def reader(cls, root: Path) -> PatchStore:
