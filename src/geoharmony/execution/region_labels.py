@@ -41,7 +41,7 @@ from geoharmony.labels.region import (
     window_transform,
 )
 from geoharmony.planning.config.labels import FLOW_KINDS
-from geoharmony.planning.plan import LabelWindow, Plan, _task_size, warp_margin
+from geoharmony.planning.plan import LabelWindow, Plan, _task_size, task_column, warp_margin
 from geoharmony.planning.windows import region_windows
 
 #: Folder of the region label rasters inside a dataset.
@@ -229,7 +229,7 @@ def apply_min_positive(plan: Plan, root: Path) -> Plan:
     table = t[keep].reset_index(drop=True)
     task_size = _task_size(len(table), cfg.output.patches_per_shard)
     if len(table):
-        table["task"] = np.arange(len(table)) // task_size
+        table["task"] = task_column(len(table), task_size, cfg.output.patches_per_shard)
     return dataclasses.replace(plan, table=table, task_size=task_size)
 
 

@@ -6,6 +6,7 @@ with size, sha256 and grid, library versions, the plan summary and per-split sta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -56,6 +57,12 @@ def sha256_file(path: Path, *, chunk: int = 1 << 22) -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python, GDAL/PROJ and the libraries that shape the output."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """:func:`versions`, read once per process (package metadata costs ~10 ms a read)."""
     out = {"python": platform.python_version()}
     for pkg in _PACKAGES:
         try:

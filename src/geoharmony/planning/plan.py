@@ -12,6 +12,7 @@ and of resume). :mod:`.frame` shows a plan as a GeoDataFrame with footprints,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -170,7 +171,12 @@ class Plan:
     @property
     def n_tasks(self) -> int:
         """Number of tasks."""
-        return math.ceil(self.n_patches / self.task_size) if self.n_patches else 0
+        return len(self.task_bounds) - 1
+
+    @functools.cached_property
+    def task_bounds(self) -> np.ndarray:
+        """Store position where each task starts, then ``n_patches`` (see :func:`task_bounds`)."""
+        return task_bounds(self.n_patches, self.task_size, self.config.output.patches_per_shard)
 
     def input_files(self) -> dict[str, list[Path]]:
         """Every file of every input, by role.
@@ -203,8 +209,7 @@ class Plan:
 
     def task_range(self, task: int) -> tuple[int, int]:
         """Patch positions ``[start, stop)`` of one task."""
-        start = task * self.task_size
-        return start, min(start + self.task_size, self.n_patches)
+        return int(self.task_bounds[task]), int(self.task_bounds[task + 1])
 
     def fingerprint(self) -> str:
         """Stable hash of what this plan would write (config, inputs' identity, patches)."""
@@ -224,6 +229,8 @@ class Plan:
         h.update(
             pd.util.hash_pandas_object(self.table[_KEY_COLS], index=False).to_numpy().tobytes()
         )
+        # tasks are the unit of resume: a run cut into other tasks never resumes this one
+        h.update(b"tasks|" + self.task_bounds.astype("<i8").tobytes())
         return h.hexdigest()
 
 
@@ -463,7 +470,7 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
         table = _split_and_guard(plan, notes)
     task_size = _task_size(len(table), cfg.output.patches_per_shard)
     if len(table):
-        table["task"] = np.arange(len(table)) // task_size
+        table["task"] = task_column(len(table), task_size, cfg.output.patches_per_shard)
     label_windows = _label_windows(cfg, regions, sources, reference, outputs, table)
     label_sources = _label_sources(cfg, regions)
     return replace(
@@ -741,6 +748,27 @@ def _label_sources(cfg: Config, regions: list[Region]) -> dict[str, dict[str, Ra
                 path, bands=(1,), nodata=lab.nodata, where=f"[labels.{name}].path"
             )
     return out
+
+
+def task_bounds(n: int, task_size: int, shard: int) -> np.ndarray:
+    """Task boundaries ``[0, ..., n]``: tasks of ``task_size`` patches, the last ones smaller.
+
+    The last ``task_size`` to ``2 * task_size - 1`` patches are cut into tasks of one
+    shard each, so that the workers finish together: a worker that runs out of tasks
+    waits at most for another's one shard, never for a whole big task. The boundaries
+    depend on the plan only (never on the worker count): a resumed run cuts the same tasks.
+    """
+    if n <= 0:
+        return np.zeros(1, dtype=np.int64)
+    shard = max(1, min(shard, task_size))
+    head = max(0, (n - task_size) // task_size) * task_size
+    return np.r_[np.arange(0, head, task_size), np.arange(head, n, shard), n].astype(np.int64)
+
+
+def task_column(n: int, task_size: int, shard: int) -> np.ndarray:
+    """The task of each of ``n`` store positions (see :func:`task_bounds`)."""
+    bounds = task_bounds(n, task_size, shard)
+    return np.searchsorted(bounds, np.arange(n), side="right") - 1
 
 
 def _task_size(n: int, shard: int) -> int:
