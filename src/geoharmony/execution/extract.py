@@ -24,6 +24,7 @@ thread (cached by file identity) while tasks run.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -63,15 +64,15 @@ from geoharmony.execution.shards import (
 )
 from geoharmony.execution.stats import STATS_SCHEMA, merge_moments, merge_region_moments
 from geoharmony.execution.tasks import array_specs, make_tasks
-from geoharmony.io.atomic import atomic_path, write_json_atomic
+from geoharmony.io.atomic import AtomicBatch, write_json_atomic
 from geoharmony.io.durable import fsync_tree, remove_tree, replace_dir
-from geoharmony.io.hashes import BackgroundHasher, CachedHasher, sha256_file
+from geoharmony.io.hashes import BackgroundHasher, CachedHasher
 from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions
 from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
 from geoharmony.planning.ownership import cross_region_duplicates
-from geoharmony.planning.persist import PLAN, save_plan
+from geoharmony.planning.persist import PLAN, plan_bytes
 from geoharmony.planning.plan import Plan, compute_plan
 from geoharmony.writers import get_writer
 
@@ -346,10 +347,11 @@ def extract(
                 else "",
             )
             return lay.partial
-        hasher = BackgroundHasher(lambda h: input_records(plan, h))
+        # while tasks run: input checksums, the index's geometry and the plan's file
+        hasher = BackgroundHasher(lambda h: _prepared(plan, h))
         try:
             _disk_errors(lay, len(done), plan.n_tasks, lambda: _run(runner, tasks, bar))
-            records = hasher.result()
+            prepared = hasher.result()
         except KeyboardInterrupt:
             hasher.cancel()
             bar.stop()
@@ -365,7 +367,10 @@ def extract(
         bar.stop()
         _refuse_if_nothing_completed(plan, lay)
         failures = _disk_errors(
-            lay, plan.n_tasks, plan.n_tasks, lambda: _finish(plan, lay, records, region_labels)
+            lay,
+            plan.n_tasks,
+            plan.n_tasks,
+            lambda: _finish(plan, lay, prepared["inputs"], region_labels, prepared),
         )
         if failures:
             _publish_incomplete(lay)
@@ -561,16 +566,24 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
     }
 
 
+def _prepared(plan: Plan, sha: CachedHasher) -> dict[str, Any]:
+    """What :func:`_finish` needs from the plan alone, made while the tasks run."""
+    return {"inputs": input_records(plan, sha), "frame": plan_frame(plan), "plan": plan_bytes(plan)}
+
+
 def _finish(
     plan: Plan,
     lay: Layout,
     inputs: dict[str, Any],
     region_labels: dict[str, dict[str, dict[str, Any]]] | None = None,
+    prepared: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """RUNNING -> FINISHED: write the index, then the manifest, once every task is recorded.
 
-    Returns the failures: with failed regions the manifest says ``complete: false``,
-    ``failures.json`` lists them and the task records stay (a rerun retries those tasks).
+    ``prepared`` (:func:`_prepared`) holds the index's geometry and the plan's bytes when
+    they were made during the run. Returns the failures: with failed regions the manifest
+    says ``complete: false``, ``failures.json`` lists them and the task records stay (a
+    rerun retries those tasks).
     """
     root = lay.partial
     by_task = _task_records(root)
@@ -579,7 +592,8 @@ def _finish(
         raise DatasetError(missing_message(root, missing, plan.n_tasks))
     records = [by_task[t] for t in sorted(by_task)]
     failures = [dict(f) for f in plan.failed] + collect(records)
-    gdf = plan_frame(plan)
+    prepared = prepared or {}
+    gdf = prepared["frame"].copy() if "frame" in prepared else plan_frame(plan)
     for name in plan.outputs:
         vf = np.zeros(plan.n_patches)
         for rec in records:
@@ -593,10 +607,12 @@ def _finish(
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
     stats_by_region = merge_region_moments([rec.get("region_stats", {}) for rec in records])
-    with atomic_path(root / INDEX) as tmp:
-        gdf.to_parquet(tmp, index=False, geometry_encoding="WKB", write_covering_bbox=False)
+    index = io.BytesIO()
+    gdf.to_parquet(index, index=False, geometry_encoding="WKB", write_covering_bbox=False)
+    with AtomicBatch() as batch:  # index and plan: one fsync wait for both
+        batch.submit(root / INDEX, index.getvalue())
+        batch.submit(root / PLAN, prepared.get("plan") or plan_bytes(plan))
         faults.point("index-written")
-    save_plan(plan, root)
     cfg = plan.config
     writer = get_writer(cfg.output.format)
     known: dict[str, str] = {}
@@ -692,8 +708,8 @@ def _finish(
     w.close()
     manifest["checksums"] = {
         **store_checksums(root, writer.store_name, known),
-        INDEX: sha256_file(root / INDEX),
-        PLAN: sha256_file(root / PLAN),
+        INDEX: batch.digests[root / INDEX],
+        PLAN: batch.digests[root / PLAN],
     }
     faults.point("before-manifest")
     write_json_atomic(root / MANIFEST, manifest)

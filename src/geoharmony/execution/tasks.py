@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geoharmony.execution import faults
+from geoharmony.execution import faults, malloc
 from geoharmony.execution.failures import (
     READ_ERRORS,
     fail_fast_error,
@@ -219,6 +219,7 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     ``_tasks/NNNNNN.json``, or ``NNNNNN.failed.json`` when a region failed (see
     :mod:`geoharmony.execution.failures`).
     """
+    malloc.tune()  # big arrays reused across tasks (Dask workers start without that)
     failures: list[dict[str, Any]] | None = None if task.fail_fast else []
     arrays = read_task(task, decode_threads=decode_threads, failures=failures)
     writer = get_writer(task.format)(Path(task.root))

@@ -34,7 +34,7 @@ import pandas as pd
 
 from geoharmony.errors import DatasetError
 from geoharmony.geometry.window import pixel_axes
-from geoharmony.io.atomic import write_json_atomic
+from geoharmony.io.atomic import write_bytes_atomic
 from geoharmony.io.codec import CodecError, decode, encode
 from geoharmony.io.manifest import INDEX, versions
 from geoharmony.planning.plan import Plan
@@ -85,8 +85,15 @@ def _about(plan: Plan) -> dict[str, Any]:
 def save_plan(plan: Plan, root: str | Path) -> Path:
     """Write ``plan.json`` into a dataset folder (atomically); the index is written apart."""
     path = Path(root) / PLAN
-    write_json_atomic(path, plan_document(plan))
+    write_bytes_atomic(path, plan_bytes(plan))
     return path
+
+
+def plan_bytes(plan: Plan) -> bytes:
+    """``plan.json``'s bytes (:func:`save_plan`; ``extract`` batches them with the index)."""
+    import json
+
+    return json.dumps(plan_document(plan), indent=2, default=str).encode("utf-8")
 
 
 def load_plan(root: str | Path) -> Plan:
