@@ -70,7 +70,7 @@ def _cell_moments(
     mn = np.full(nb, np.inf)
     mx = np.full(nb, -np.inf)
     f32 = data.dtype == np.float32
-    keys = np.zeros((nb, sketch.F32_KEYS), np.int64) if f32 else None
+    keys: list[np.ndarray | None] = [None] * nb  # float32: key counts, grown as needed
     sketches = [sketch.empty(kind) for _ in range(nb)]
     for sel, m, c in _batches(mask, idx, chunk):
         for b in range(nb):
@@ -86,14 +86,14 @@ def _cell_moments(
             count[b] = n
             mn[b] = min(mn[b], float(v.min()))
             mx[b] = max(mx[b], float(v.max()))
-            if keys is not None:
-                sketch.f32_counts(v, keys[b])
+            if f32:
+                keys[b] = sketch.f32_counts(v, keys[b])
             else:
                 sketch.update(sketches[b], v)
-    if keys is not None:
-        for b in range(nb):
-            if sketch.f32_exact(keys[b]):
-                sketches[b] = sketch.from_f32_counts(keys[b])
+    for b, counts in enumerate(keys):
+        if counts is not None:
+            if sketch.f32_exact(counts):
+                sketches[b] = sketch.from_f32_counts(counts)
             else:  # inf, NaN or values at MIN_ABS: the float64 rule, on the values again
                 for sel, m, _ in _batches(mask, idx, chunk):
                     v = data[sel, b]
@@ -141,7 +141,7 @@ def _exact_cell_moments(
     bits = data.dtype.itemsize * 8
     signed = data.dtype.kind == "i"
     lo = -(1 << (bits - 1)) if signed else 0
-    hist = np.zeros((nb, 1 << bits), np.int64)
+    hist = [np.zeros(0, np.int64) for _ in range(nb)]
     for sel, m, _ in _batches(mask, idx, max(chunk, 8)):
         for b in range(nb):
             v = data[sel, b]
@@ -149,8 +149,12 @@ def _exact_cell_moments(
             if signed:  # bincount counts non-negative integers: flip the sign bit (+2**15)
                 u = f"u{data.dtype.itemsize}"
                 v = np.ascontiguousarray(v).view(u) ^ np.array(1 << (bits - 1), u)
-            counts = np.bincount(v)  # as long as the largest value: no 65,536 zeros to add
-            hist[b, : len(counts)] += counts
+            counts = np.bincount(v)  # as long as the largest value, no longer
+            if len(counts) > len(hist[b]):
+                counts[: len(hist[b])] += hist[b]
+                hist[b] = counts
+            else:
+                hist[b][: len(counts)] += counts
     count, mean, m2, mn, mx, sketches = [], [], [], [], [], []
     for b in range(nb):
         nz = np.flatnonzero(hist[b])
@@ -162,10 +166,10 @@ def _exact_cell_moments(
             mn.append(math.inf)
             mx.append(-math.inf)
             continue
-        c = hist[b, nz[0] : nz[-1] + 1].copy()
+        c = hist[b][nz[0] : nz[-1] + 1].copy()
         sketches.append({"kind": "exact", "v": sketch.Counts(int(nz[0]) + lo, c)})
         keys = (nz + lo).astype(np.float64)
-        w = hist[b, nz].astype(np.float64)
+        w = hist[b][nz].astype(np.float64)
         n = float(w.sum())
         mu = float((keys * w).sum()) / n
         d = keys - mu

@@ -205,9 +205,9 @@ def _read_jobs(
             infos = members[0][2]
             if len(members) == 1:
                 sub, pos = members[0][0], members[0][1]
-            else:
-                sub = pd.concat([m[0] for m in members])
-                pos = np.concatenate([m[1] for m in members])
+            else:  # the members' rows in task order: one take, no concatenation of frames
+                pos = np.sort(np.concatenate([m[1] for m in members]))
+                sub = task.rows.iloc[pos]
             jobs.append((name, infos[name], infos, sub, pos))
     return jobs
 
@@ -237,7 +237,8 @@ def run_task(task: Task, *, decode_threads: str | None = None) -> dict[str, Any]
     faults.point("task-written")
     record["checksums"] = dict(writer.checksums)
     folder = Path(task.root) / TASKS
-    write_json_atomic(folder / task_record_name(task.index, bool(failures)), record)
+    # compact: records are read by geoharmony only (json's C encoder; indent is pure Python)
+    write_json_atomic(folder / task_record_name(task.index, bool(failures)), record, indent=None)
     if not failures:  # a retried task that now succeeds: its failed record goes
         (folder / task_record_name(task.index, True)).unlink(missing_ok=True)
     return record

@@ -96,9 +96,11 @@ def write_text_atomic(path: str | Path, text: str, *, mkdir: bool = False) -> No
     write_bytes_atomic(path, text.encode("utf-8"), mkdir=mkdir)
 
 
-def write_json_atomic(path: str | Path, data: Any, *, mkdir: bool = False) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically (``default=str``)."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=str), mkdir=mkdir)
+def write_json_atomic(
+    path: str | Path, data: Any, *, mkdir: bool = False, indent: int | None = 2
+) -> None:
+    """Write ``data`` as JSON (indented, unless ``indent=None``) to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(data, indent=indent, default=str), mkdir=mkdir)
 
 
 # -- many files at once: writeback started early, fsynced together ---------------------------
