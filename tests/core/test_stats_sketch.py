@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from geoharmony.execution import sketch
-from geoharmony.execution.stats import merge_raw
+from geoharmony.execution.stats import merge_many
 
 
 def _sketch_of(v: np.ndarray, parts: int) -> sketch.Sketch:
@@ -78,12 +78,18 @@ def test_raw_moments_merge_like_numpy() -> None:
             "sketch": [sketch.to_json(sk)],
         }
 
-    m = merge_raw(raw(a), raw(b))
+    c = rng.normal(4_400_000, 3, 50)  # far from zero: the deviations form stays exact
+    m = merge_many([raw(a), raw(b)])
     both = np.concatenate([a, b])
     assert m["count"] == [1300]
     assert m["mean"][0] == pytest.approx(both.mean(), rel=1e-12)
     assert m["m2"][0] / 1300 == pytest.approx(both.var(), rel=1e-12)
     assert [sketch.to_json(x) for x in m["sketch"]] == raw(both)["sketch"]
+    parts = [raw(c[:10]), raw(c[10:11]), raw(c[11:])]
+    m3 = merge_many(parts)
+    assert m3["mean"][0] == pytest.approx(c.mean(), rel=1e-14)
+    assert m3["m2"][0] == pytest.approx(((c - c.mean()) ** 2).sum(), rel=1e-9)
+    assert (m3["min"][0], m3["max"][0]) == (c.min(), c.max())
 
 
 def test_json_form_is_compact_and_round_trips() -> None:

@@ -213,15 +213,15 @@ def task_moments(
             continue
         data, mask = arrays[name], arrays[f"{name}_mask"]
         kind = sketch.sketch_kind(data.dtype)
-        per_split: dict[str, Any] = {}
-        per_region: dict[str, Any] = {}
+        per_split: dict[str, list[Any]] = {}
+        per_region: dict[str, list[Any]] = {}
         for rid, split in sorted(cells):
             idx = np.flatnonzero((regions == rid) & (splits == split))
             cell = _cell_moments(data, mask, idx, chunk, kind)
-            for acc, key in ((per_split, split), (per_region, rid)):
-                acc[key] = cell if key not in acc else merge_raw(acc[key], cell)
-        by_split[name] = {k: encoded(v) for k, v in per_split.items()}
-        by_region[name] = {k: encoded(v) for k, v in per_region.items()}
+            per_split.setdefault(split, []).append(cell)
+            per_region.setdefault(rid, []).append(cell)
+        by_split[name] = {k: encoded(merge_many(v)) for k, v in per_split.items()}
+        by_region[name] = {k: encoded(merge_many(v)) for k, v in per_region.items()}
     return {"stats": by_split, "region_stats": by_region}
 
 
@@ -240,31 +240,37 @@ def encoded(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def merge_raw(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge two raw moment records exactly (Chan's pairwise update; sketches add).
+def merge_many(raws: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge raw moment records exactly, all at once (sketches in memory in the result).
 
-    Sketches may come in JSON or in-memory form; the result holds them in memory
-    (:func:`encoded` for JSON), so a long chain of merges decodes each record once.
+    The parallel form of Chan's update: ``n = sum(n_i)``, ``mean = sum(n_i mean_i) / n``,
+    ``M2 = sum(M2_i) + sum(n_i (mean_i - mean)**2)``: exact up to rounding, stable for
+    values far from zero (UTM coordinates), one pass over the records (no copy of every
+    sketch per pairwise step). Sketches may come in JSON or in-memory form.
     """
-    ca, cb = np.asarray(a["count"], np.float64), np.asarray(b["count"], np.float64)
-    ma, mb = np.asarray(a["mean"], np.float64), np.asarray(b["mean"], np.float64)
-    n = ca + cb
+    if len(raws) == 1:
+        one = dict(raws[0])
+        if "sketch" in one:
+            one["sketch"] = [_sketch(sk) for sk in one["sketch"]]
+        return one
+    c = np.array([r["count"] for r in raws], np.float64)
+    m = np.array([r["mean"] for r in raws], np.float64)
+    n = c.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = mb - ma
-        w = np.where(n > 0, cb / np.maximum(n, 1), 0.0)
-        m2 = np.asarray(a["m2"]) + np.asarray(b["m2"]) + delta * delta * ca * w
-        mean = ma + delta * w
-    out = {
-        "count": [int(c) for c in n],
+        mean = np.where(n > 0, (c * m).sum(axis=0) / np.maximum(n, 1), 0.0)
+    dev = np.where(c > 0, m - mean, 0.0)
+    m2 = np.array([r["m2"] for r in raws], np.float64).sum(axis=0) + (c * dev * dev).sum(axis=0)
+    out: dict[str, Any] = {
+        "count": [int(x) for x in n],
         "mean": mean.tolist(),
         "m2": m2.tolist(),
-        "min": np.minimum(a["min"], b["min"]).tolist(),
-        "max": np.maximum(a["max"], b["max"]).tolist(),
+        "min": np.min([r["min"] for r in raws], axis=0).tolist(),
+        "max": np.max([r["max"] for r in raws], axis=0).tolist(),
     }
-    if "sketch" in a and "sketch" in b:
+    if all("sketch" in r for r in raws):
         out["sketch"] = [
-            sketch.merge(_sketch(x), _sketch(y))
-            for x, y in zip(a["sketch"], b["sketch"], strict=True)
+            sketch.merge_all([_sketch(r["sketch"][b]) for r in raws])
+            for b in range(len(raws[0]["sketch"]))
         ]
     return out
 
@@ -291,14 +297,15 @@ def _entry(a: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _merge_groups(records: Iterable[Mapping[str, Any]], *, all_key: bool) -> dict[str, Any]:
-    acc: dict[str, dict[str, Mapping[str, Any]]] = {}
+    acc: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
     for rec in records:
         for name, per in rec.items():
             for group, mom in per.items():
                 for key in (group, "all") if all_key else (group,):
-                    cur = acc.setdefault(name, {}).get(key)
-                    acc[name][key] = mom if cur is None else merge_raw(cur, mom)
-    return {name: {g: _entry(a) for g, a in per.items()} for name, per in acc.items()}
+                    acc.setdefault(name, {}).setdefault(key, []).append(mom)
+    return {
+        name: {g: _entry(merge_many(raws)) for g, raws in per.items()} for name, per in acc.items()
+    }
 
 
 def merge_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -226,11 +226,31 @@ def _to_geodetic(crs: CRS, x: float, y: float) -> tuple[float, float]:
     """Longitude/latitude (on the CRS's own datum) of a point in ``crs``."""
     from geoharmony.geometry.transforms import transformer
 
-    geo = crs.geodetic_crs or CRS.from_epsg(4326)
     if crs.is_geographic:
         return float(x), float(y)
-    lon, lat = transformer(crs, geo).transform(x, y)
+    lon, lat = transformer(crs, _geodetic(crs)).transform(x, y)
     return float(lon), float(lat)
+
+
+#: Per CRS object (by identity, the entry keeps it alive): its geodetic CRS and its Proj.
+#: ``geodetic_crs`` builds a new object per call and ``to_wkt`` costs ~30 us: a plan asks
+#: for the same few CRSs' ground resolution once per region and modality.
+_BY_ID: dict[int, tuple[CRS, CRS, Proj]] = {}
+
+
+def _derived(crs: CRS) -> tuple[CRS, Proj]:
+    hit = _BY_ID.get(id(crs))
+    if hit is None or hit[0] is not crs:
+        if len(_BY_ID) > 256:
+            _BY_ID.clear()
+        geo = crs.geodetic_crs or CRS.from_epsg(4326)
+        hit = _BY_ID[id(crs)] = (crs, geo, _proj(crs.to_wkt()))
+    return hit[1], hit[2]
+
+
+def _geodetic(crs: CRS) -> CRS:
+    """The geodetic CRS of ``crs`` (one object per CRS object)."""
+    return _derived(crs)[0]
 
 
 def _ground_length(crs: CRS, lon: float, lat: float, vx: float, vy: float) -> float:
@@ -240,7 +260,7 @@ def _ground_length(crs: CRS, lon: float, lat: float, vx: float, vy: float) -> fl
     inverse turns the map vector into ``(dlon, dlat)``, whose length on the ellipsoid is
     ``a * hypot(M dlat, N cos(lat) dlon)`` (normalised radii of curvature M and N).
     """
-    f = _proj(crs.to_wkt()).get_factors(lon, lat)
+    f = _derived(crs)[1].get_factors(lon, lat)
     ell = crs.ellipsoid
     a = ell.semi_major_metre if ell is not None else 6378137.0
     b = ell.semi_minor_metre if ell is not None else a

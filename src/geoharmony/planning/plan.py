@@ -660,13 +660,14 @@ def _plan_group(
     out = {}
     for k, region in enumerate(members):
         sel = owner == k
-        frame = _plan_region(
+        cols = _plan_region(
             cfg, region, sources[region.id], reference, outputs, lat, ii[sel], jj[sel]
         )
-        _footprint_columns(frame, cfg, reference, outputs, ground[region.id])
-        frame["lattice"] = key
-        frame["regions_touched"] = touched[sel][_tile_order(ii[sel], jj[sel])]
-        out[region.id] = frame
+        n = int(sel.sum())
+        _footprint_columns(cols, n, cfg, reference, outputs, ground[region.id])
+        cols["lattice"] = np.full(n, key, dtype=object)
+        cols["regions_touched"] = touched[sel][_tile_order(ii[sel], jj[sel])]
+        out[region.id] = pd.DataFrame(cols)  # built once: column inserts cost ~0.3 ms each
     return out, n_cand
 
 
@@ -850,23 +851,27 @@ def ground_resolutions(
 
 
 def _footprint_columns(
-    frame: pd.DataFrame,
+    cols: dict[str, Any],
+    n: int,
     cfg: Config,
     reference: str,
     outputs: Mapping[str, OutputSpec],
     ground: Mapping[str, tuple[float, float]],
 ) -> None:
-    """True ground footprint of every modality's window and its mismatch to the reference."""
+    """True ground footprint of every modality's window and its mismatch to the reference.
+
+    Adds ``n``-long columns to ``cols``.
+    """
     p = cfg.grid.patch_size
     rx, ry = (p * v for v in ground[reference])
     for name in cfg.modalities:
         spec = outputs[name]
         gx, gy = ground[name] if cfg.grid.mode != "resample" else ground[reference]
         w, h = (spec.width, spec.height) if cfg.grid.mode != "resample" else (p, p)
-        frame[f"{name}_footprint_x_m"] = w * gx
-        frame[f"{name}_footprint_y_m"] = h * gy
-        frame[f"{name}_footprint_dx_m"] = w * gx - rx
-        frame[f"{name}_footprint_dy_m"] = h * gy - ry
+        cols[f"{name}_footprint_x_m"] = np.full(n, w * gx)
+        cols[f"{name}_footprint_y_m"] = np.full(n, h * gy)
+        cols[f"{name}_footprint_dx_m"] = np.full(n, w * gx - rx)
+        cols[f"{name}_footprint_dy_m"] = np.full(n, h * gy - ry)
 
 
 def footprint_lines(plan: Plan) -> list[str]:
@@ -990,8 +995,8 @@ def _plan_region(
     lat: Lattice,
     ii: np.ndarray,
     jj: np.ndarray,
-) -> pd.DataFrame:
-    """The rows of one region's (owned) lattice points, with every modality's window."""
+) -> dict[str, Any]:
+    """The columns of one region's (owned) lattice points, with every modality's window."""
     ref = lat.grid
     order = _tile_order(ii, jj)
     ii, jj = ii[order], jj[order]
@@ -1030,7 +1035,7 @@ def _plan_region(
         cols[f"{name}_dcol"] = ch.dcol
         cols[f"{name}_drow"] = ch.drow
         cols[f"{name}_offset_m"] = ch.offset_m
-    return pd.DataFrame(cols)
+    return cols
 
 
 def _warn_if_uncovered(cfg: Config, region: Region, name: str, info: RasterInfo) -> None:
