@@ -75,6 +75,8 @@ class Counts:
         self.c[other.lo - lo : other.lo - lo + len(other.c)] += other.c
 
     def _trimmed(self) -> tuple[int, np.ndarray]:
+        if len(self.c) and self.c[0] and self.c[-1]:  # already trimmed (the usual case)
+            return self.lo, self.c
         nz = np.flatnonzero(self.c)
         if not len(nz):
             return 0, self.c[:0]
