@@ -70,6 +70,7 @@ def test_unaligned_and_partial_writes_fall_back_to_zarr(tmp_path: Path) -> None:
         w = ZarrWriter(tmp_path)
         w.open()
         w.write(a, {k: v[a:b] for k, v in data.items()})
+        w.close()  # whole shards are in place (and durable) once the writer is closed
     st = ZarrWriter.reader(tmp_path)
     for k, v in data.items():
         np.testing.assert_array_equal(st.read(k, slice(None)), v)
@@ -83,6 +84,7 @@ def test_fast_reads_agree_with_zarr(tmp_path: Path) -> None:
     w = ZarrWriter(tmp_path)
     w.open()
     w.write(0, {k: v[:12] for k, v in data.items()})  # shards 0-2 only
+    w.close()
     st = ZarrWriter.reader(tmp_path)
     assert isinstance(st, ZarrStore)
     g = zarr.open_group(tmp_path / ZarrWriter.store_name, mode="r")
@@ -99,6 +101,7 @@ def test_fast_reads_agree_with_zarr(tmp_path: Path) -> None:
     assert set(patch) == set(SPECS)
     # a shard rewritten later (a resumed task) is seen by the same reader
     w.write(0, {k: v[:4][::-1] for k, v in data.items()})
+    w.close()
     np.testing.assert_array_equal(st.read("u16", 0), data["u16"][3])
 
 
@@ -108,6 +111,7 @@ def test_corrupt_shard_index_is_detected(tmp_path: Path) -> None:
     w = ZarrWriter(tmp_path)
     w.open()
     w.write(0, {k: v[:4] for k, v in data.items()})
+    w.close()
     shard = tmp_path / ZarrWriter.store_name / "u16" / "c.0.0.0.0"
     raw = bytearray(shard.read_bytes())
     raw[-10] ^= 0xFF
@@ -132,6 +136,7 @@ def test_slash_separated_store_fast_paths(tmp_path: Path) -> None:
     w = ZarrWriter(tmp_path)
     w.open()
     w.write(0, data)
+    w.close()
     assert (tmp_path / ZarrWriter.store_name / "u16" / "c" / "9" / "0" / "0" / "0").is_file()
     st = ZarrWriter.reader(tmp_path)
     ref = zarr.open_group(tmp_path / ZarrWriter.store_name, mode="r")

@@ -1,0 +1,33 @@
+"""io.atomic.AtomicBatch: files appear only at commit, complete; an abort leaves nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from geoharmony.io.atomic import AtomicBatch
+
+
+def test_files_appear_at_commit_with_their_sha256(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    batch = AtomicBatch()
+    batch.submit(tmp_path / "a" / "x.bin", b"x" * 100_000)
+    batch.submit(tmp_path / "b" / "y.bin", b"y", mkdir=True)
+    assert not (tmp_path / "a" / "x.bin").exists()  # not before commit
+    batch.commit()
+    assert (tmp_path / "a" / "x.bin").read_bytes() == b"x" * 100_000
+    assert batch.digests[tmp_path / "b" / "y.bin"] == hashlib.sha256(b"y").hexdigest()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["x.bin", "y.bin"]
+
+
+def test_an_error_inside_the_batch_changes_no_target(tmp_path: Path) -> None:
+    target = tmp_path / "x.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), AtomicBatch() as batch:
+        batch.submit(target, b"new")
+        raise RuntimeError("the task failed after writing")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]  # no temporary file left
+    assert not batch.digests
