@@ -25,9 +25,15 @@ def test_files_appear_at_commit_with_their_sha256(tmp_path: Path) -> None:
 def test_an_error_inside_the_batch_changes_no_target(tmp_path: Path) -> None:
     target = tmp_path / "x.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), AtomicBatch() as batch:
-        batch.submit(target, b"new")
-        raise RuntimeError("the task failed after writing")
+    batch = AtomicBatch()
+
+    def task() -> None:
+        with batch:
+            batch.submit(target, b"new")
+            raise RuntimeError("the task failed after writing")
+
+    with pytest.raises(RuntimeError):
+        task()
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]  # no temporary file left
     assert not batch.digests
