@@ -17,6 +17,7 @@ from affine import Affine
 from pyproj import CRS, Geod, Proj
 
 from geoharmony.errors import InputError
+from geoharmony.geometry.identity import IdentityCache
 
 
 def norm_crs(crs: Any) -> CRS:
@@ -232,20 +233,16 @@ def _to_geodetic(crs: CRS, x: float, y: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-#: Per CRS object (by identity, the entry keeps it alive): its geodetic CRS and its Proj.
-#: ``geodetic_crs`` builds a new object per call and ``to_wkt`` costs ~30 us: a plan asks
-#: for the same few CRSs' ground resolution once per region and modality.
-_BY_ID: dict[int, tuple[CRS, CRS, Proj]] = {}
+#: Per CRS object (by identity): its geodetic CRS and its Proj. ``geodetic_crs`` builds a
+#: new object per call: a plan asks for the same few CRSs' ground resolution once per region
+#: and modality.
+_DERIVED: IdentityCache[tuple[CRS, Proj]] = IdentityCache(256)
 
 
 def _derived(crs: CRS) -> tuple[CRS, Proj]:
-    hit = _BY_ID.get(id(crs))
-    if hit is None or hit[0] is not crs:
-        if len(_BY_ID) > 256:
-            _BY_ID.clear()
-        geo = crs.geodetic_crs or CRS.from_epsg(4326)
-        hit = _BY_ID[id(crs)] = (crs, geo, _proj(crs.to_wkt()))
-    return hit[1], hit[2]
+    return _DERIVED.get(
+        (crs,), lambda: (crs.geodetic_crs or CRS.from_epsg(4326), _proj(crs.to_wkt()))
+    )
 
 
 def _geodetic(crs: CRS) -> CRS:

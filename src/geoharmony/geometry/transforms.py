@@ -13,31 +13,23 @@ from typing import Any
 
 from pyproj import CRS, Transformer
 
+from geoharmony.geometry.identity import IdentityCache
+
 
 @lru_cache(maxsize=256)
 def _cached(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), always_xy=True)
 
 
-_BY_ID: dict[tuple[int, int], tuple[CRS, CRS, Transformer]] = {}
+_BY_ID: IdentityCache[Transformer] = IdentityCache(1024)
 
 
 def transformer(src: CRS, dst: CRS) -> Transformer:
     """The (``always_xy``) transformer from ``src`` to ``dst``, built once per pair.
 
-    Looked up by the CRS objects' identity first: a plan passes the same few objects
-    thousands of times, and the WKT key costs ~30 us a call (``to_wkt``). The entry keeps
-    both objects alive, so their ids cannot be reused by others.
+    Looked up by the CRS objects' identity first (:mod:`.identity`), then by their WKT.
     """
-    key = (id(src), id(dst))
-    hit = _BY_ID.get(key)
-    if hit is not None and hit[0] is src and hit[1] is dst:
-        return hit[2]
-    tr = _cached(src.to_wkt(), dst.to_wkt())
-    if len(_BY_ID) > 1024:
-        _BY_ID.clear()
-    _BY_ID[key] = (src, dst, tr)
-    return tr
+    return _BY_ID.get((src, dst), lambda: _cached(src.to_wkt(), dst.to_wkt()))
 
 
 def describe(src: CRS, dst: CRS, x: float, y: float) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from rasterio.warp import Resampling, reproject
 
 from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.identity import IdentityCache
 from geoharmony.geometry.window import Window, Windows, subgrid, window_transform
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.reader import Block, RasterReader
@@ -98,21 +99,12 @@ def _onto(
     )
 
 
-_WKT: dict[int, tuple[Any, str]] = {}
+_WKT: IdentityCache[str] = IdentityCache(256)
 
 
 def _wkt(crs: Any) -> str:
-    """WKT of a CRS object, computed once per object (every warp passes it to GDAL).
-
-    Keyed by identity (a pyproj CRS hashes through its WKT, the cost avoided here); the
-    entry keeps the object alive so its id is not reused.
-    """
-    hit = _WKT.get(id(crs))
-    if hit is None or hit[0] is not crs:
-        if len(_WKT) > 256:
-            _WKT.clear()
-        hit = _WKT[id(crs)] = (crs, str(crs.to_wkt()))
-    return hit[1]
+    """WKT of a CRS object, computed once per object (every warp passes it to GDAL)."""
+    return _WKT.get((crs,), lambda: str(crs.to_wkt()))
 
 
 def covering_window(src: Grid, dst: Grid, *, margin: int = 1) -> Window | None:
