@@ -370,7 +370,7 @@ def extract(
             lay,
             plan.n_tasks,
             plan.n_tasks,
-            lambda: _finish(plan, lay, prepared["inputs"], region_labels, prepared),
+            lambda: _finish(plan, lay, prepared, region_labels),
         )
         if failures:
             _publish_incomplete(lay)
@@ -574,16 +574,15 @@ def _prepared(plan: Plan, sha: CachedHasher) -> dict[str, Any]:
 def _finish(
     plan: Plan,
     lay: Layout,
-    inputs: dict[str, Any],
+    prepared: dict[str, Any],
     region_labels: dict[str, dict[str, dict[str, Any]]] | None = None,
-    prepared: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """RUNNING -> FINISHED: write the index, then the manifest, once every task is recorded.
 
-    ``prepared`` (:func:`_prepared`) holds the index's geometry and the plan's bytes when
-    they were made during the run. Returns the failures: with failed regions the manifest
-    says ``complete: false``, ``failures.json`` lists them and the task records stay (a
-    rerun retries those tasks).
+    ``prepared`` (:func:`_prepared`, made during the run) holds the input records, the
+    index's geometry and the plan's bytes. Returns the failures: with failed regions the
+    manifest says ``complete: false``, ``failures.json`` lists them and the task records
+    stay (a rerun retries those tasks).
     """
     root = lay.partial
     by_task = _task_records(root)
@@ -592,8 +591,7 @@ def _finish(
         raise DatasetError(missing_message(root, missing, plan.n_tasks))
     records = [by_task[t] for t in sorted(by_task)]
     failures = [dict(f) for f in plan.failed] + collect(records)
-    prepared = prepared or {}
-    gdf = prepared["frame"].copy() if "frame" in prepared else plan_frame(plan)
+    gdf = prepared["frame"].copy()
     for name in plan.outputs:
         vf = np.zeros(plan.n_patches)
         for rec in records:
@@ -611,7 +609,7 @@ def _finish(
     gdf.to_parquet(index, index=False, geometry_encoding="WKB", write_covering_bbox=False)
     with AtomicBatch() as batch:  # index and plan: one fsync wait for both
         batch.submit(root / INDEX, index.getvalue())
-        batch.submit(root / PLAN, prepared.get("plan") or plan_bytes(plan))
+        batch.submit(root / PLAN, prepared["plan"])
         faults.point("index-written")
     cfg = plan.config
     writer = get_writer(cfg.output.format)
@@ -626,7 +624,7 @@ def _finish(
         "fingerprint": lay.fingerprint,
         "config_file": str(cfg.source),
         "config": cfg.to_dict(),
-        "inputs": inputs,
+        "inputs": prepared["inputs"],
         "versions": versions(),
         "plan_file": PLAN,
         "plan": {

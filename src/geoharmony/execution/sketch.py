@@ -201,10 +201,19 @@ def f32_counts(values: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
     ``counts`` (int64, or None for none yet) is only as long as the largest key seen so
     far: a cell of positive values never touches the 32,768 keys of negative ones.
     """
-    new = np.bincount(f32_keys(values))
-    if counts is None or len(new) > len(counts):
-        if counts is not None:
-            new[: len(counts)] += counts
+    return add_grown(counts, np.bincount(f32_keys(values)))
+
+
+def add_grown(counts: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+    """``counts + new`` for dense counts from 0 of any lengths: in place when it fits.
+
+    Either array may be the longer; the result is as long as the longer (a ``bincount``
+    is only as long as its largest value), reusing ``counts`` or ``new`` for its storage.
+    """
+    if counts is None:
+        return new
+    if len(new) > len(counts):
+        new[: len(counts)] += counts
         return new
     counts[: len(new)] += new
     return counts
@@ -246,21 +255,13 @@ def from_f32_counts(counts: np.ndarray) -> Sketch:
 
 def merge(a: Sketch, b: Sketch) -> Sketch:
     """The sketch of the union of both value sets (exact: counts add)."""
-    if a["kind"] != b["kind"]:
-        raise ValueError(f"cannot merge a {a['kind']!r} sketch with a {b['kind']!r} one")
-    out: Sketch = {k: (v.copy() if isinstance(v, Counts) else v) for k, v in a.items()}
-    for part in _PARTS:
-        if part in b:
-            out[part].add(b[part])
-    if "z" in b:
-        out["z"] = int(out["z"]) + int(b["z"])
-    return out
+    return merge_all([a, b])
 
 
 def merge_all(sketches: list[Sketch]) -> Sketch:
-    """The sketch of the union of all value sets: each part's counts added into one array.
+    """The sketch of the union of all value sets (exact: counts are integers).
 
-    The same as a chain of :func:`merge` (counts are integers), without a copy per step.
+    Each part's counts are added into one array: no copy per pairwise step.
     """
     if not sketches:
         raise ValueError("merge_all needs at least one sketch")

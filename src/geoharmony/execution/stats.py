@@ -133,9 +133,9 @@ def _exact_cell_moments(
 ) -> dict[str, Any]:
     """:func:`_cell_moments` of integer bands of <= 16 bits, from their histograms.
 
-    One ``bincount`` per batch of patches and band (into one fixed-size histogram: no
-    growing, no merging) is the only pass over the pixels; count, mean, M2, min and max
-    follow exactly from the counts (float64 sums of value x count).
+    One ``bincount`` per batch of patches and band, added into one histogram per band (as
+    long as the largest value seen), is the only pass over the pixels; count, mean, M2, min
+    and max follow exactly from the counts (float64 sums of value x count).
     """
     nb = data.shape[1]
     bits = data.dtype.itemsize * 8
@@ -149,12 +149,7 @@ def _exact_cell_moments(
             if signed:  # bincount counts non-negative integers: flip the sign bit (+2**15)
                 u = f"u{data.dtype.itemsize}"
                 v = np.ascontiguousarray(v).view(u) ^ np.array(1 << (bits - 1), u)
-            counts = np.bincount(v)  # as long as the largest value, no longer
-            if len(counts) > len(hist[b]):
-                counts[: len(hist[b])] += hist[b]
-                hist[b] = counts
-            else:
-                hist[b][: len(counts)] += counts
+            hist[b] = sketch.add_grown(hist[b], np.bincount(v))
     count, mean, m2, mn, mx, sketches = [], [], [], [], [], []
     for b in range(nb):
         nz = np.flatnonzero(hist[b])

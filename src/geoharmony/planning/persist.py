@@ -34,7 +34,6 @@ import pandas as pd
 
 from geoharmony.errors import DatasetError
 from geoharmony.geometry.window import pixel_axes
-from geoharmony.io.atomic import write_bytes_atomic
 from geoharmony.io.codec import CodecError, decode, encode
 from geoharmony.io.manifest import INDEX, versions
 from geoharmony.planning.plan import Plan
@@ -45,7 +44,7 @@ PLAN_FORMAT = 1
 
 
 def plan_document(plan: Plan, *, table_file: str = INDEX) -> dict[str, Any]:
-    """The JSON document :func:`save_plan` writes (the table itself stays in ``table_file``)."""
+    """The JSON document of ``plan.json`` (the table itself stays in ``table_file``)."""
     hooks = {pd.DataFrame: (lambda _t: {"$table": table_file}, None)}
     return {
         "plan_format": PLAN_FORMAT,
@@ -82,15 +81,8 @@ def _about(plan: Plan) -> dict[str, Any]:
     }
 
 
-def save_plan(plan: Plan, root: str | Path) -> Path:
-    """Write ``plan.json`` into a dataset folder (atomically); the index is written apart."""
-    path = Path(root) / PLAN
-    write_bytes_atomic(path, plan_bytes(plan))
-    return path
-
-
 def plan_bytes(plan: Plan) -> bytes:
-    """``plan.json``'s bytes (:func:`save_plan`; ``extract`` batches them with the index)."""
+    """``plan.json``'s bytes (``extract`` writes them beside the index, atomically)."""
     import json
 
     return json.dumps(plan_document(plan), indent=2, default=str).encode("utf-8")
