@@ -11,6 +11,7 @@ from affine import Affine
 
 import geoharmony as gh
 from geoharmony.errors import InputError
+from geoharmony.io.manifest import raster_record
 from geoharmony.planning.plan import compute_plan
 from scenes import small_scene
 
@@ -62,7 +63,7 @@ def test_band_files_stack_into_one_modality(scene: Path, tmp_path: Path) -> None
     for i in range(len(ref)):
         np.testing.assert_array_equal(got[i]["opt"], ref[i]["opt"])
         np.testing.assert_array_equal(got[i]["opt_mask"], ref[i]["opt_mask"])
-    members = got.manifest["inputs"]["modalities"]["opt"]["all"]["stack"]
+    members = raster_record(got.manifest, "opt", "all")["stack"]
     assert [Path(m["path"]).name for m in members] == ["B2.tif", "B3.tif", "B4.tif"]
     assert all(len(m["sha256"]) == 64 for m in members)
 
@@ -188,9 +189,10 @@ def test_on_missing_masked_fills_and_records_it(two_regions: Path, tmp_path: Pat
     assert ds.index.loc[regions == "h1", "opt_valid_fraction"].max() == 0
     m = ds.manifest
     assert m["on_missing"]["masked"] == {"opt": ["h1"]}
-    assert m["inputs"]["modalities"]["opt"]["h1"] == {
+    assert raster_record(m, "opt", "h1") == {
         "path": str(two_regions.parent / "opt_h1.tif"),
         "missing": True,
+        "regions": ["h1"],
     }
     assert set(m["stats_by_region"]["opt"]) == {"h0", "h1"}
     assert m["stats_by_region"]["opt"]["h1"]["count"][0] == 0

@@ -182,3 +182,48 @@ def test_cell_moments_equal_a_float64_reference(dtype: str, case: int) -> None:
         want = sketch.empty(sketch.sketch_kind(data.dtype))
         sketch.update(want, v)
         assert all(got["sketch"][b].get(k) == want.get(k) for k in ("v", "p", "n", "z"))
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_regions_whole_in_a_task_give_the_entries_a_merge_would(dtype: str) -> None:
+    """A region inside one task ends with its entry there; one cut by tasks is merged."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from geoharmony.execution.stats import merge_region_moments, task_moments
+
+    rng = np.random.default_rng(3)
+    regions = ["a", "a", "b", "c", "c", "c", "d", "d"]
+    splits = ["train", "val", "train", "train", "test", "train", "val", "val"]
+    data = (rng.random((8, 2, 6, 5)) * 900).astype(dtype)
+    mask = rng.random((8, 6, 5)) > 0.2
+    rows = pd.DataFrame({"region": regions, "split": splits})
+    outputs = {"x": SimpleNamespace(kind="raster")}
+
+    def records(whole: frozenset[str]) -> list[dict]:
+        # two tasks: patches 0-4 and 5-7 (region "c" is cut between them)
+        return [
+            task_moments(
+                SimpleNamespace(
+                    rows=rows.iloc[s],
+                    outputs=outputs,
+                    whole_regions=whole & set(rows.iloc[s]["region"]),
+                ),
+                {"x": data[s], "x_mask": mask[s]},
+            )
+            for s in (slice(0, 5), slice(5, 8))
+        ]
+
+    merged = merge_region_moments(records(frozenset()))
+    ended = records(frozenset({"a", "b", "d"}))
+    assert set(ended[0]["region_entries"]["x"]) == {"a", "b"}
+    assert set(ended[0]["region_stats"]["x"]) == {"c"}
+    assert merge_region_moments(ended) == merged
+    assert list(merged["x"]) == ["a", "b", "c", "d"]  # order of appearance
+    for rid in "abcd":
+        sel = np.array(regions) == rid
+        v = data[sel].transpose(1, 0, 2, 3)[:, mask[sel]]
+        assert merged["x"][rid]["count"] == [int(mask[sel].sum())] * 2
+        np.testing.assert_allclose(merged["x"][rid]["mean"], v.mean(axis=1, dtype=np.float64))
+        np.testing.assert_allclose(merged["x"][rid]["std"], v.std(axis=1, dtype=np.float64))

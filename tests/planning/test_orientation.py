@@ -20,6 +20,7 @@ from affine import Affine
 import geoharmony as gh
 from geoharmony.errors import InputError
 from geoharmony.geometry.grid import Grid
+from geoharmony.io.manifest import raster_record
 from synth import lonlat_to, write_boundary, write_config
 
 CRS = "EPSG:32613"
@@ -97,7 +98,7 @@ def test_flipped_rasters_are_stored_north_up(tmp_path: Path) -> None:
         out = gh.extract(gh.load_config(_config(tmp_path, name, path)), progress=False)
         ds = gh.open_dataset(out)
         got[name] = (ds.store.read("img", slice(None)), ds.store.read("img_mask", slice(None)))
-        rec = ds.manifest["inputs"]["modalities"]["img"]["all"]
+        rec = raster_record(ds.manifest, "img", "all")
         want = {"north": [], "south": ["rows"], "mirror": ["columns"], "both": ["columns", "rows"]}
         assert rec["flipped_on_read"] == want[name]
         assert (

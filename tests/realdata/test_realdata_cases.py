@@ -21,6 +21,7 @@ from rasterio.warp import Resampling, reproject
 import geoharmony as gh
 from core import oracle
 from geoharmony.errors import FootprintError, GeometryRepairedWarning
+from geoharmony.io.manifest import raster_record
 from geoharmony.planning.plan import compute_plan
 from geoharmony.planning.study_area import load_regions
 from synth import SHARED, write_config
@@ -125,7 +126,7 @@ def test_huc12_ned10m(shared_data: Path, tmp_path: Path) -> None:
     assert (ds.index["dem_valid_fraction"] == 1.0).all()
     values = arrays["dem"]["data"]
     assert values.min() >= 1834 and values.max() <= 2279
-    rec = ds.manifest["inputs"]["modalities"]["dem"]["all"]
+    rec = raster_record(ds.manifest, "dem", "all")
     assert rec["resolution_m"] == pytest.approx([rx, ry])
     # the shapefile and the GeoJSON of the same HUC12 give the same patches
     (tmp_path / "shp").mkdir()

@@ -12,6 +12,7 @@ import pytest
 
 import geoharmony as gh
 from geoharmony.errors import InputError
+from geoharmony.io.manifest import raster_record
 from geoharmony.planning.plan import compute_plan
 from geoharmony.qa.validate import validate
 from infra.nginx import Nginx
@@ -46,7 +47,7 @@ def test_remote_dataset_equals_local_byte_for_byte(scene, workers: int) -> None:
     full = [r for r in reqs if r.method == "GET" and not r.range]
     assert not full, full
     man = json.loads((remote / "manifest.json").read_text())
-    rec = man["inputs"]["modalities"]["dem"]["h0"]
+    rec = raster_record(man, "dem", "h0")
     assert rec["path"] == f"{scene.server.url}/dem.tif"
     assert rec["sha256"] is None
     assert rec["size"] == (scene.www / "dem.tif").stat().st_size

@@ -13,6 +13,7 @@ import shapely
 
 import geoharmony as gh
 from geoharmony.errors import ConfigError, InputError
+from geoharmony.io.manifest import raster_record
 from geoharmony.planning.plan import compute_plan
 from infra.nginx import Nginx
 from remote.remote_scene import assert_same_dataset, make_cog_scene, store_files
@@ -78,7 +79,8 @@ def test_item_collection_over_http_equals_local_files(scene) -> None:
     out = gh.extract(cfg, workers=1)
     assert_same_dataset(local, out)
     man = json.loads((out / "manifest.json").read_text())
-    dem = man["inputs"]["modalities"]["dem"]
+    dem = {rid: raster_record(man, "dem", rid) for rid in ("h0", "h1", "h2")}
+    assert len(man["inputs"]["modalities"]["dem"]) == 3  # one record per item
     assert {rid: rec["stac"]["item"] for rid, rec in dem.items()} == {
         "h0": "tile-0",
         "h1": "tile-1",
@@ -196,7 +198,7 @@ def test_region_over_two_items_reads_their_mosaic(scene) -> None:
     for col in ("region", "center_x", "center_y", "split", "dem_valid_fraction"):
         assert ia[col].equals(ib[col]), col
     man = json.loads((out / "manifest.json").read_text())
-    rec = next(r for r in man["inputs"]["modalities"]["dem"].values() if "mosaic" in r["stac"])
+    rec = next(r for r in man["inputs"]["modalities"]["dem"] if "mosaic" in r["stac"])
     assert [p["href"] for p in rec["stac"]["mosaic"]] == [
         f"{scene.server.url}/dem_w.tif",
         f"{scene.server.url}/dem_e.tif",

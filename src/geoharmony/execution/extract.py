@@ -510,7 +510,9 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
 
     Each record is that of the file the config names, plus ``files``: every file the
     source consists of (sidecars, folder contents), from :meth:`Plan.input_files`, the
-    same list the fingerprint covers.
+    same list the fingerprint covers. ``modalities[name]`` is a list with one record per
+    distinct raster and the ``regions`` that read it
+    (:func:`geoharmony.io.manifest.raster_record` finds a region's).
     """
     cfg = plan.config
     sha = sha or CachedHasher()
@@ -530,18 +532,24 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
         main = one(path) if path.is_file() else {"path": str(path)}
         return {**info, **main, "files": [one(f) for f in files.get(role, [])]}
 
-    modalities: dict[str, dict[str, Any]] = {}
+    # one record per distinct raster, listing the regions that read it: a raster shared by
+    # every region is one record, not one copy per region
+    modalities: dict[str, dict[Any, dict[str, Any]]] = {}
     for rid, infos in plan.sources.items():
         for name, info in infos.items():
-            role = f"modalities.{name}.{rid}"
-            if info.missing:  # on_missing = "masked": nothing to hash
-                modalities.setdefault(name, {})[rid] = {"path": str(info.path), "missing": True}
-                continue
-            rec = record(info.path, info.to_dict(), role)
             members = cfg.modalities[name].stack_for(rid) if name in cfg.modalities else []
-            if members:  # a generated VRT: record the files it stacks
-                rec = {**rec, "stack": [one(Path(p)) for p in members]}
-            modalities.setdefault(name, {})[rid] = rec
+            key = (id(info), tuple(members))
+            seen = modalities.setdefault(name, {})
+            if key in seen:
+                seen[key]["regions"].append(rid)
+                continue
+            if info.missing:  # on_missing = "masked": nothing to hash
+                rec: dict[str, Any] = {"path": str(info.path), "missing": True}
+            else:
+                rec = record(info.path, info.to_dict(), f"modalities.{name}.{rid}")
+                if members:  # a generated VRT: record the files it stacks
+                    rec = {**rec, "stack": [one(Path(p)) for p in members]}
+            seen[key] = {**rec, "regions": [rid]}
     labels = {
         name: [
             {
@@ -561,7 +569,7 @@ def input_records(plan: Plan, sha: CachedHasher | None = None) -> dict[str, Any]
         ]
     return {
         "boundary": record(cfg.study_area.boundary, {}, "boundary"),
-        "modalities": modalities,
+        "modalities": {name: list(recs.values()) for name, recs in modalities.items()},
         "labels": labels,
     }
 
@@ -604,7 +612,7 @@ def _finish(
             gdf[f"{name}_positive"] = pc
     gdf.insert(0, "patch_index", np.arange(plan.n_patches, dtype=np.int64))
     stats = merge_moments([rec["stats"] for rec in records])
-    stats_by_region = merge_region_moments([rec.get("region_stats", {}) for rec in records])
+    stats_by_region = merge_region_moments(records)
     index = io.BytesIO()
     gdf.to_parquet(index, index=False, geometry_encoding="WKB", write_covering_bbox=False)
     with AtomicBatch() as batch:  # index and plan: one fsync wait for both

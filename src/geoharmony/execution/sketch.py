@@ -346,11 +346,25 @@ def quantile(sk: Sketch, q: float, lo: float, hi: float) -> float | None:
     ``lo``/``hi`` are the exact min and max (the estimate is clamped to them); None when
     the sketch holds no value.
     """
-    values, counts = _buckets(sk)
-    cum = np.cumsum(counts)
+    return quantiles(sk, (q,), lo, hi)[0]
+
+
+def quantiles(sk: Sketch, qs: tuple[float, ...], lo: float, hi: float) -> list[float | None]:
+    """:func:`quantile` for each of ``qs``, from one pass over the buckets.
+
+    Exact sketches are searched in their dense counts (no gather of the non-empty ones).
+    """
+    if sk["kind"] == "exact":
+        c = sk["v"]
+        cum = np.cumsum(c.c)
+        values: Any = None
+    else:
+        values, counts = _buckets(sk)
+        cum = np.cumsum(counts)
     n = int(cum[-1]) if len(cum) else 0
     if n == 0:
-        return None
-    rank = math.floor(q / 100.0 * (n - 1))
-    k = int(np.searchsorted(cum, rank, side="right"))  # first bucket with cum > rank
-    return float(min(max(float(values[k]), lo), hi))
+        return [None] * len(qs)
+    ranks = [math.floor(q / 100.0 * (n - 1)) for q in qs]
+    ks = np.searchsorted(cum, ranks, side="right")  # first bucket with cum > rank
+    got = (ks + c.lo).astype(np.float64) if values is None else values[ks]
+    return [float(min(max(float(v), lo), hi)) for v in got]

@@ -192,17 +192,29 @@ def band_moments(
 def task_moments(
     task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 2
 ) -> dict[str, dict[str, Any]]:
-    """``{"stats": output -> split -> raw, "region_stats": output -> region -> raw}``.
+    """A task's moments: ``stats``, ``region_stats`` and ``region_entries``.
 
-    Each (region, split) cell is computed once and merged exactly into both groupings.
+    ``stats``: output -> split -> raw; ``region_stats``: output -> region -> raw;
+    ``region_entries``: output -> region -> entry. Each (region, split) cell is computed
+    once and merged exactly into both groupings.
+    A region whose patches all lie in this task (``task.whole_regions``) gets its final
+    entry (:func:`entry`) here, not a raw record with sketches to merge later: with many
+    small regions a task holds many of them, and their sketches would make the task
+    record, its encoding and the final merge grow with the number of regions.
     """
     rows = task.rows
     n = len(rows)
     splits = rows["split"].to_numpy() if "split" in rows else np.full(n, "all")
     regions = rows["region"].to_numpy() if "region" in rows else np.full(n, "all")
+    whole: frozenset[str] = getattr(task, "whole_regions", frozenset())
     by_split: dict[str, Any] = {}
     by_region: dict[str, Any] = {}
-    cells = {(str(r), str(s)) for r, s in zip(regions.tolist(), splits.tolist(), strict=True)}
+    entries: dict[str, Any] = {}
+    keys = np.char.add(np.char.add(regions.astype(str), "\0"), splits.astype(str))
+    cells, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    members = np.argsort(inverse, kind="stable")  # each cell's patches, in store order
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(cells)))])
+    cell_ids = [(str(regions[i]), str(splits[i])) for i in first]
     for name, spec in task.outputs.items():
         if spec.kind != "raster":
             continue
@@ -210,14 +222,17 @@ def task_moments(
         kind = sketch.sketch_kind(data.dtype)
         per_split: dict[str, list[Any]] = {}
         per_region: dict[str, list[Any]] = {}
-        for rid, split in sorted(cells):
-            idx = np.flatnonzero((regions == rid) & (splits == split))
+        for c, (rid, split) in enumerate(cell_ids):
+            idx = members[bounds[c] : bounds[c + 1]]
             cell = _cell_moments(data, mask, idx, chunk, kind)
             per_split.setdefault(split, []).append(cell)
             per_region.setdefault(rid, []).append(cell)
         by_split[name] = {k: encoded(merge_many(v)) for k, v in per_split.items()}
-        by_region[name] = {k: encoded(merge_many(v)) for k, v in per_region.items()}
-    return {"stats": by_split, "region_stats": by_region}
+        by_region[name] = {
+            k: encoded(merge_many(v)) for k, v in per_region.items() if k not in whole
+        }
+        entries[name] = {k: entry(merge_many(v)) for k, v in per_region.items() if k in whole}
+    return {"stats": by_split, "region_stats": by_region, "region_entries": entries}
 
 
 def _sketch(x: Mapping[str, Any]) -> sketch.Sketch:
@@ -270,7 +285,8 @@ def merge_many(raws: list[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _entry(a: Mapping[str, Any]) -> dict[str, Any]:
+def entry(a: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's entry (:data:`STATS_SCHEMA`) of one merged raw record."""
     n = np.asarray(a["count"], np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, np.asarray(a["mean"], np.float64), np.nan)
@@ -283,11 +299,12 @@ def _entry(a: Mapping[str, Any]) -> dict[str, Any]:
         "max": [_num(v) for v in a["max"]],
     }
     if "sketch" in a:
-        for q in PERCENTILES:
-            out[f"p{int(q):02d}"] = [
-                sketch.quantile(_sketch(sk), q, lo, hi)
-                for sk, lo, hi in zip(a["sketch"], a["min"], a["max"], strict=True)
-            ]
+        per_band = [
+            sketch.quantiles(_sketch(sk), PERCENTILES, lo, hi)
+            for sk, lo, hi in zip(a["sketch"], a["min"], a["max"], strict=True)
+        ]
+        for k, q in enumerate(PERCENTILES):
+            out[f"p{int(q):02d}"] = [qs[k] for qs in per_band]
     return out
 
 
@@ -299,7 +316,7 @@ def _merge_groups(records: Iterable[Mapping[str, Any]], *, all_key: bool) -> dic
                 for key in (group, "all") if all_key else (group,):
                     acc.setdefault(name, {}).setdefault(key, []).append(mom)
     return {
-        name: {g: _entry(merge_many(raws)) for g, raws in per.items()} for name, per in acc.items()
+        name: {g: entry(merge_many(raws)) for g, raws in per.items()} for name, per in acc.items()
     }
 
 
@@ -312,8 +329,25 @@ def merge_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def merge_region_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Merge tasks' ``region_stats`` into per-output, per-region entries."""
-    return _merge_groups(records, all_key=False)
+    """Per-output, per-region entries from task records, regions in order of appearance.
+
+    A region's raw ``region_stats`` are merged across tasks; a region's
+    ``region_entries`` (it lay in one task) are taken as they are.
+    """
+    raws: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    done: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        for name, per in rec.get("region_stats", {}).items():
+            for rid, mom in per.items():
+                raws.setdefault(name, {}).setdefault(rid, []).append(mom)
+                done.setdefault(name, {}).setdefault(rid, None)
+        for name, per in rec.get("region_entries", {}).items():
+            for rid, ent in per.items():
+                done.setdefault(name, {})[rid] = ent
+    for name, per in raws.items():
+        for rid, moms in per.items():
+            done[name][rid] = entry(merge_many(moms))
+    return done
 
 
 def _num(v: float) -> float | None:

@@ -68,6 +68,8 @@ class Task:
     )
     label_windows: Mapping[str, Mapping[str, LabelWindow]] = field(default_factory=dict)
     regions: Mapping[str, Region] = field(default_factory=dict)
+    #: regions all of whose patches are in this task (their statistics end here)
+    whole_regions: frozenset[str] = frozenset()
 
 
 # -- per-process caches: rasters through the thread-safe bounded pool ----------------------
@@ -478,6 +480,7 @@ def make_tasks(
     cfg = plan.config
     extents = _label_extents(plan)
     regions = {r.id: r for r in plan.regions}
+    totals = plan.table["region"].astype(str).value_counts().to_dict()
     out = []
     for t in range(plan.n_tasks):
         if t in done or (only is not None and t not in only):
@@ -486,6 +489,7 @@ def make_tasks(
         rows = plan.table.iloc[start:stop]
         # only this task's regions travel with it (sources, label windows, polygons)
         sources = {str(r): plan.sources[str(r)] for r in pd.unique(rows["region"])}
+        here = rows["region"].astype(str).value_counts().to_dict()
         out.append(
             Task(
                 index=t,
@@ -507,6 +511,7 @@ def make_tasks(
                 },
                 regions={r: regions[r] for r in sources if r in regions},
                 label_extents={r: extents[r] for r in sources if r in extents},
+                whole_regions=frozenset(str(r) for r, k in here.items() if totals[r] == k),
             )
         )
     return out

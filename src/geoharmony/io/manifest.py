@@ -103,3 +103,33 @@ def now() -> str:
 def read_manifest(root: Path) -> dict[str, Any]:
     """Load ``manifest.json`` of a dataset folder."""
     return json.loads((Path(root) / MANIFEST).read_text(encoding="utf-8"))
+
+
+def raster_records(manifest: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(modality, record)`` for every distinct input raster a manifest lists.
+
+    ``inputs.modalities[name]`` is a list of records, each with the ``regions`` that read
+    it; manifests written before that keep one record per region (``{region: record}``).
+    """
+    out = []
+    for name, per in manifest.get("inputs", {}).get("modalities", {}).items():
+        for rec in per.values() if isinstance(per, Mapping) else per:
+            out.append((str(name), rec))
+    return out
+
+
+def raster_record(manifest: Mapping[str, Any], name: str, region: str) -> dict[str, Any]:
+    """The input record of modality ``name`` in ``region`` (see :func:`raster_records`).
+
+    Raises
+    ------
+    KeyError
+        If the manifest has no such modality or region.
+    """
+    per = manifest.get("inputs", {}).get("modalities", {})[name]
+    if isinstance(per, Mapping):
+        return dict(per[region])
+    for rec in per:
+        if region in rec.get("regions", ()):
+            return dict(rec)
+    raise KeyError(f"no input record of {name!r} for region {region!r}")

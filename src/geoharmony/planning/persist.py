@@ -9,9 +9,13 @@ boundary file or the input rasters' headers again.
 
 Layout (format version :data:`PLAN_FORMAT`)::
 
-    plan.json       {"plan_format": 1,
+    plan.json       {"plan_format": 2,
                      "geoharmony": "<version that wrote it>",
-                     "plan": <the Plan, every field by name (geoharmony.io.codec)>,
+                     "crs": [<each distinct CRS once, WKT2>],
+                     "rasters": [<each distinct raster header once>],
+                     "plan": <the Plan, every field by name (geoharmony.io.codec);
+                              a raster header is {"$raster": k}, k into "rasters",
+                              a CRS {"$crs": k}, k into "crs">,
                      "table": {"file": "index.parquet", "columns": {name: dtype}},
                      "about": <derived, for people: counts, grids, pixel axes>}
     index.parquet   the patch index; the plan's table is its listed columns, in order
@@ -31,25 +35,62 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pyproj import CRS
 
 from geoharmony.errors import DatasetError
 from geoharmony.geometry.window import pixel_axes
 from geoharmony.io.codec import CodecError, decode, encode
 from geoharmony.io.manifest import INDEX, versions
+from geoharmony.io.raster_info import RasterInfo
 from geoharmony.planning.plan import Plan
 
 PLAN = "plan.json"
 #: Version of the ``plan.json`` layout (bumped when a reader must change).
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
 
 
 def plan_document(plan: Plan, *, table_file: str = INDEX) -> dict[str, Any]:
-    """The JSON document of ``plan.json`` (the table itself stays in ``table_file``)."""
-    hooks = {pd.DataFrame: (lambda _t: {"$table": table_file}, None)}
+    """The JSON document of ``plan.json`` (the table itself stays in ``table_file``).
+
+    Raster headers and CRSs are stored once each (``rasters``, ``crs``) and referenced as
+    ``{"$raster": k}``/``{"$crs": k}``: a raster or CRS shared by a thousand regions is
+    one entry, not a thousand copies.
+    """
+    rasters: list[Any] = []
+    crss: list[str] = []
+    by_id: dict[tuple[str, int], int] = {}
+    by_wkt: dict[str, int] = {}
+
+    def raster_ref(info: RasterInfo) -> dict[str, int]:
+        k = by_id.get(("raster", id(info)))
+        if k is None:
+            k = by_id["raster", id(info)] = len(rasters)
+            rasters.append(encode(info, crs_hooks))
+        return {"$raster": k}
+
+    def crs_ref(crs: CRS) -> dict[str, int]:
+        k = by_id.get(("crs", id(crs)))
+        if k is None:
+            wkt = crs.to_wkt()
+            k = by_wkt.setdefault(wkt, len(crss))
+            if k == len(crss):
+                crss.append(wkt)
+            by_id["crs", id(crs)] = k
+        return {"$crs": k}
+
+    crs_hooks: dict[type, Any] = {CRS: (crs_ref, None)}
+    hooks: dict[type, Any] = {
+        pd.DataFrame: (lambda _t: {"$table": table_file}, None),
+        RasterInfo: (raster_ref, None),
+        CRS: (crs_ref, None),
+    }
+    doc_plan = encode(plan, hooks)
     return {
         "plan_format": PLAN_FORMAT,
         "geoharmony": versions().get("geoharmony", "unknown"),
-        "plan": encode(plan, hooks),  # type: ignore[arg-type]
+        "crs": crss,
+        "rasters": rasters,
+        "plan": doc_plan,
         "table": {
             "file": table_file,
             "columns": {str(c): str(t) for c, t in plan.table.dtypes.items()},
@@ -120,7 +161,34 @@ def load_plan(root: str | Path) -> Plan:
         t = pd.read_parquet(root / spec["file"], columns=list(columns))
         return t.astype({c: ("object" if d == "object" else d) for c, d in columns.items()})
 
+    stored, wkts = doc.get("rasters", []), doc.get("crs", [])
+    rasters: dict[int, RasterInfo] = {}
+    crss: dict[int, CRS] = {}
+
+    def crs(data: Any) -> CRS:
+        if not isinstance(data, dict):  # plan_format 1: WKT inline
+            return decode(CRS, data)
+        k = data["$crs"]
+        if k not in crss:  # one object per CRS again, as compute_plan shared them
+            crss[k] = CRS.from_wkt(wkts[k])
+        return crss[k]
+
+    crs_hooks: dict[type, Any] = {CRS: (None, crs)}
+
+    def raster(data: Any) -> RasterInfo:
+        if not (isinstance(data, dict) and set(data) == {"$raster"}):  # plan_format 1
+            return decode(RasterInfo, data, crs_hooks)
+        k = data["$raster"]
+        if k not in rasters:
+            rasters[k] = decode(RasterInfo, stored[k], crs_hooks, where=f"rasters[{k}]")
+        return rasters[k]
+
+    hooks: dict[type, Any] = {
+        pd.DataFrame: (None, table),
+        RasterInfo: (None, raster),
+        CRS: (None, crs),
+    }
     try:
-        return decode(Plan, doc["plan"], {pd.DataFrame: (None, table)})  # type: ignore[dict-item]
-    except (CodecError, KeyError, TypeError) as exc:
+        return decode(Plan, doc["plan"], hooks)
+    except (CodecError, KeyError, TypeError, IndexError) as exc:
         raise DatasetError(f"{path}: not a plan this geoharmony reads ({exc})") from None

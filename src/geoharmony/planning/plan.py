@@ -187,12 +187,16 @@ class Plan:
         this. Files absent by ``on_missing = "masked"`` are not inputs and not listed.
         """
         out = {"boundary": source_files(self.config.study_area.boundary)}
+        seen: dict[str, list[Path]] = {}  # a raster shared by every region: looked up once
         for rid in sorted(self.sources):
             for name, info in sorted(self.sources[rid].items()):
                 if info.missing:  # on_missing = "masked": absent, by design
                     continue
                 if not info.remote:  # remote rasters: see ``fingerprint``
-                    out[f"modalities.{name}.{rid}"] = source_files(Path(info.path))
+                    key = str(info.path)
+                    if key not in seen:
+                        seen[key] = source_files(Path(info.path))
+                    out[f"modalities.{name}.{rid}"] = seen[key]
         for name, lab in self.config.labels.items():
             for k, src in enumerate(lab.sources if lab.kind == "vector" else ()):
                 out[f"labels.{name}.{k}"] = source_files(src.path)
@@ -216,9 +220,12 @@ class Plan:
         h = hashlib.sha256()
         h.update(json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode())
         files = self.input_files()
+        stats: dict[Path, Any] = {}  # each file stat'ed once, however many roles list it
         for role, fs in sorted(files.items()):
             for f in fs:
-                h.update(f"{role}|{stat_key(f)}".encode())
+                if f not in stats:
+                    stats[f] = stat_key(f)
+                h.update(f"{role}|{stats[f]}".encode())
         for rid in sorted(self.sources):  # remote rasters: their size/ETag, never a stat
             for name, info in sorted(self.sources[rid].items()):
                 if info.missing:  # on_missing = "masked": absent, by design

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from geoharmony.io.manifest import raster_records
 from geoharmony.planning.ownership import duplicates_line
 from geoharmony.planning.plan import Plan
 from geoharmony.planning.windows import output_grid, patch_corners, patch_crs
@@ -288,33 +289,32 @@ def changed_inputs(
     """
     out = []
     seen: set[str] = set()
-    for m, per in manifest.get("inputs", {}).get("modalities", {}).items():
-        for rec in per.values():
-            p = str(rec.get("path", ""))
-            if rec.get("missing"):  # on_missing = "masked": absent at extraction, by design
-                continue
-            if p in seen or len(seen) >= max_files or rec.get("remote") is not None:
-                continue  # a remote input is re-checked (HEAD: size, ETag) by validate
-            seen.add(p)
-            size = size_of(p)
-            if size is None:
-                out.append(
-                    Finding(
-                        "warning",
-                        "input-missing",
-                        f"{m}: input {p} no longer exists.",
-                        {"modality": m, "path": p},
-                    )
+    for m, rec in raster_records(manifest):
+        p = str(rec.get("path", ""))
+        if rec.get("missing"):  # on_missing = "masked": absent at extraction, by design
+            continue
+        if p in seen or len(seen) >= max_files or rec.get("remote") is not None:
+            continue  # a remote input is re-checked (HEAD: size, ETag) by validate
+        seen.add(p)
+        size = size_of(p)
+        if size is None:
+            out.append(
+                Finding(
+                    "warning",
+                    "input-missing",
+                    f"{m}: input {p} no longer exists.",
+                    {"modality": m, "path": p},
                 )
-            elif rec.get("size") is not None and size != rec["size"]:
-                out.append(
-                    Finding(
-                        "warning",
-                        "input-changed",
-                        f"{m}: input {p} changed size since extraction.",
-                        {"modality": m, "path": p, "size": size, "recorded": rec["size"]},
-                    )
+            )
+        elif rec.get("size") is not None and size != rec["size"]:
+            out.append(
+                Finding(
+                    "warning",
+                    "input-changed",
+                    f"{m}: input {p} changed size since extraction.",
+                    {"modality": m, "path": p, "size": size, "recorded": rec["size"]},
                 )
+            )
     return out
 
 

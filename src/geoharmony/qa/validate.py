@@ -23,7 +23,7 @@ import numpy as np
 from geoharmony.errors import DatasetError, InputError
 from geoharmony.execution.checksums import store_files
 from geoharmony.io.hashes import sha256_file
-from geoharmony.io.manifest import INDEX
+from geoharmony.io.manifest import INDEX, raster_records
 from geoharmony.planning.persist import PLAN
 from geoharmony.qa.checks import Finding, ordered, review
 from geoharmony.reading.dataset import Dataset, open_dataset
@@ -254,37 +254,36 @@ def checksum_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
     checked: list[str] = []
     out: list[Finding] = []
     seen: set[str] = set()
-    for name, per in ds.manifest.get("inputs", {}).get("modalities", {}).items():
-        for rec in per.values():
-            if rec.get("remote") is not None:  # remote: size/ETag by one HEAD request
-                if rec["path"] not in seen:
-                    seen.add(rec["path"])
-                    remote_findings(rec, name, checked, out)
+    for name, rec in raster_records(ds.manifest):
+        if rec.get("remote") is not None:  # remote: size/ETag by one HEAD request
+            if rec["path"] not in seen:
+                seen.add(rec["path"])
+                remote_findings(rec, name, checked, out)
+            continue
+        # every file of the source (sidecars too) when the manifest lists them
+        for f in rec.get("files") or [rec]:
+            p = Path(f["path"])
+            if str(p) in seen or "sha256" not in f:
                 continue
-            # every file of the source (sidecars too) when the manifest lists them
-            for f in rec.get("files") or [rec]:
-                p = Path(f["path"])
-                if str(p) in seen or "sha256" not in f:
-                    continue
-                seen.add(str(p))
-                if not p.exists():
-                    out.append(
-                        Finding(
-                            "note",
-                            "input-missing",
-                            f"input {name}: {p} is missing (cannot re-check its checksum)",
-                        )
+            seen.add(str(p))
+            if not p.exists():
+                out.append(
+                    Finding(
+                        "note",
+                        "input-missing",
+                        f"input {name}: {p} is missing (cannot re-check its checksum)",
                     )
-                elif sha256_file(p) != f["sha256"]:
-                    out.append(
-                        Finding(
-                            "note",
-                            "input-checksum",
-                            f"input {name}: {p} changed since extraction (sha256 differs)",
-                        )
+                )
+            elif sha256_file(p) != f["sha256"]:
+                out.append(
+                    Finding(
+                        "note",
+                        "input-checksum",
+                        f"input {name}: {p} changed since extraction (sha256 differs)",
                     )
-                else:
-                    checked.append(f"input {name}: {p.name} sha256 matches")
+                )
+            else:
+                checked.append(f"input {name}: {p.name} sha256 matches")
     return checked, out
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from geoharmony.io.atomic import write_text_atomic
+from geoharmony.io.manifest import raster_records
 from geoharmony.qa import checks
 from geoharmony.qa.checks import NATIVE_MESSAGE, Finding
 from geoharmony.qa.fmt import crs_short, fmt_bytes, fmt_m
@@ -101,11 +102,7 @@ def review(src: Any) -> list[Finding]:
 # -- tables ------------------------------------------------------------------------------
 def _input_sizes(src: Source) -> dict[str, int | None]:
     """File sizes recorded at extraction (a dataset) or found now (a configuration)."""
-    recorded = {
-        str(rec["path"]): rec.get("size")
-        for per in src.manifest.get("inputs", {}).get("modalities", {}).values()
-        for rec in per.values()
-    }
+    recorded = {str(rec["path"]): rec.get("size") for _, rec in raster_records(src.manifest)}
     out: dict[str, int | None] = {}
     for per in src.inputs.values():
         for inp in per.values():
