@@ -227,3 +227,30 @@ def test_regions_whole_in_a_task_give_the_entries_a_merge_would(dtype: str) -> N
         assert merged["x"][rid]["count"] == [int(mask[sel].sum())] * 2
         np.testing.assert_allclose(merged["x"][rid]["mean"], v.mean(axis=1, dtype=np.float64))
         np.testing.assert_allclose(merged["x"][rid]["std"], v.std(axis=1, dtype=np.float64))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quantiles_are_the_bucket_of_the_ranked_value(seed: int) -> None:
+    """Negative, zero and positive values: the estimate is the ranked value's bucket midpoint."""
+    rng = np.random.default_rng(seed)
+    v = np.concatenate(
+        [
+            -np.exp(rng.normal(2, 3, 500)),
+            np.zeros(rng.integers(0, 50)),
+            np.exp(rng.normal(0, 4, 700)),
+        ]
+    )
+    v = v[rng.permutation(len(v))][: rng.integers(1, len(v))]
+    sk = sketch.empty("log")
+    sketch.update(sk, v)
+    ordered = np.sort(v)
+    for q in (0.0, 2.0, 37.5, 50.0, 98.0, 100.0):
+        x = float(ordered[int(np.floor(q / 100 * (len(v) - 1)))])
+        if abs(x) < sketch.MIN_ABS:
+            want = 0.0
+        else:
+            key = int(np.array(abs(x)).view(np.int64)) >> (52 - sketch.MANTISSA_BITS)
+            want = float(np.sign(x) * sketch._midpoint(np.array([key]))[0])
+        want = min(max(want, float(v.min())), float(v.max()))
+        assert sketch.quantile(sk, q, float(v.min()), float(v.max())) == want
+        assert sketch.quantiles(sk, (q, q), float(v.min()), float(v.max())) == [want, want]

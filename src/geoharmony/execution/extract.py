@@ -718,7 +718,7 @@ def _finish(
         PLAN: batch.digests[root / PLAN],
     }
     faults.point("before-manifest")
-    write_json_atomic(root / MANIFEST, manifest)
+    write_json_atomic(root / MANIFEST, manifest, depth=3)  # a line per region entry
     faults.point("manifest-written")
     if not failures:  # the records live on in the manifest (a retry still needs them)
         for p in (root / LABELS_DIR).glob("*/*.json"):

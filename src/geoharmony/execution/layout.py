@@ -25,7 +25,7 @@ def output_windows(plan: Plan) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
     if not n:
         return windows, transforms
     for name in plan.outputs:
-        for part in region_windows(plan, name):
+        for part in region_windows(plan, name, by_grid=True):
             ws, at = part.windows, part.positions
             c0, r0 = np.asarray(ws.col_off), np.asarray(ws.row_off)
             windows[name][at] = np.column_stack(

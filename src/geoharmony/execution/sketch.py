@@ -310,28 +310,6 @@ def to_json(sk: Sketch) -> dict[str, Any]:
     return out
 
 
-def _buckets(sk: Sketch) -> tuple[np.ndarray, np.ndarray]:
-    """(representative values, counts) of the non-empty buckets, in increasing value order."""
-    if sk["kind"] == "exact":
-        c = sk["v"]
-        nz = np.flatnonzero(c.c)
-        return (nz + c.lo).astype(np.float64), c.c[nz]
-    parts_v, parts_c = [], []
-    for part, sign in (("n", -1.0), ("p", 1.0)):
-        c = sk[part]
-        nz = np.flatnonzero(c.c)
-        vals = sign * _midpoint(nz + c.lo)
-        counts = c.c[nz]
-        if sign < 0:  # larger magnitude = smaller value
-            vals, counts = vals[::-1], counts[::-1]
-        parts_v.append(vals)
-        parts_c.append(counts)
-        if sign < 0 and sk["z"]:
-            parts_v.append(np.zeros(1))
-            parts_c.append(np.array([sk["z"]], np.int64))
-    return np.concatenate(parts_v), np.concatenate(parts_c)
-
-
 def _midpoint(keys: np.ndarray) -> np.ndarray:
     """Midpoint of each log bucket: between the floats whose top bits are ``k``, ``k + 1``."""
     k = np.asarray(keys, dtype=np.int64)
@@ -350,21 +328,30 @@ def quantile(sk: Sketch, q: float, lo: float, hi: float) -> float | None:
 
 
 def quantiles(sk: Sketch, qs: tuple[float, ...], lo: float, hi: float) -> list[float | None]:
-    """:func:`quantile` for each of ``qs``, from one pass over the buckets.
+    """:func:`quantile` for each of ``qs``, from one cumulative sum of the dense counts.
 
-    Exact sketches are searched in their dense counts (no gather of the non-empty ones).
+    No gather of the non-empty buckets: only the buckets found get a value.
     """
     if sk["kind"] == "exact":
         c = sk["v"]
         cum = np.cumsum(c.c)
-        values: Any = None
-    else:
-        values, counts = _buckets(sk)
-        cum = np.cumsum(counts)
+    else:  # in value order: negative magnitudes descending, zeros, positive ascending
+        neg, pos = sk["n"], sk["p"]
+        cum = np.cumsum(np.concatenate([neg.c[::-1], [int(sk["z"])], pos.c]))
     n = int(cum[-1]) if len(cum) else 0
     if n == 0:
         return [None] * len(qs)
     ranks = [math.floor(q / 100.0 * (n - 1)) for q in qs]
-    ks = np.searchsorted(cum, ranks, side="right")  # first bucket with cum > rank
-    got = (ks + c.lo).astype(np.float64) if values is None else values[ks]
-    return [float(min(max(float(v), lo), hi)) for v in got]
+    found = np.searchsorted(cum, ranks, side="right").tolist()  # first bucket with cum > rank
+    out: list[float | None] = []
+    for i in found:
+        if sk["kind"] == "exact":
+            v = float(c.lo + i)
+        elif i < len(neg.c):
+            v = -float(_midpoint(np.array([neg.lo + len(neg.c) - 1 - i]))[0])
+        elif i == len(neg.c):
+            v = 0.0
+        else:
+            v = float(_midpoint(np.array([pos.lo + i - len(neg.c) - 1]))[0])
+        out.append(float(min(max(v, lo), hi)))
+    return out

@@ -133,46 +133,46 @@ def _exact_cell_moments(
 ) -> dict[str, Any]:
     """:func:`_cell_moments` of integer bands of <= 16 bits, from their histograms.
 
-    One ``bincount`` per batch of patches and band, added into one histogram per band (as
-    long as the largest value seen), is the only pass over the pixels; count, mean, M2, min
-    and max follow exactly from the counts (float64 sums of value x count).
+    One ``bincount`` per batch of patches and band, of the values minus the batch's
+    minimum (a histogram as long as the values' range, not as the largest value: a
+    one-patch cell of 16-bit reflectances spans a few thousand values, not 30,000), added
+    into one histogram per band, is the only pass over the pixels; count, mean, M2, min
+    and max follow exactly from the counts (float64 sums of value x count). Histograms
+    start and end at a value seen, so no search for the non-empty ones is needed.
     """
     nb = data.shape[1]
-    bits = data.dtype.itemsize * 8
-    signed = data.dtype.kind == "i"
-    lo = -(1 << (bits - 1)) if signed else 0
-    hist = [np.zeros(0, np.int64) for _ in range(nb)]
+    hist = [sketch.Counts() for _ in range(nb)]
     for sel, m, _ in _batches(mask, idx, max(chunk, 8)):
         for b in range(nb):
             v = data[sel, b]
             v = v.reshape(-1) if m is None else v[m]
-            if signed:  # bincount counts non-negative integers: flip the sign bit (+2**15)
-                u = f"u{data.dtype.itemsize}"
-                v = np.ascontiguousarray(v).view(u) ^ np.array(1 << (bits - 1), u)
-            hist[b] = sketch.add_grown(hist[b], np.bincount(v))
+            if v.dtype.kind == "b":
+                v = v.view(np.uint8)
+            lo = int(v.min())
+            if v.dtype.kind == "i":  # to offsets >= 0 in a type that holds them
+                v = v.astype(np.int32)
+            hist[b].add(sketch.Counts(lo, np.bincount(np.subtract(v, lo, dtype=v.dtype))))
     count, mean, m2, mn, mx, sketches = [], [], [], [], [], []
     for b in range(nb):
-        nz = np.flatnonzero(hist[b])
-        if not len(nz):
-            sketches.append(sketch.empty("exact"))
+        h = hist[b]
+        sketches.append({"kind": "exact", "v": h})
+        if not len(h.c):
             count.append(0)
             mean.append(0.0)
             m2.append(0.0)
             mn.append(math.inf)
             mx.append(-math.inf)
             continue
-        c = hist[b][nz[0] : nz[-1] + 1].copy()
-        sketches.append({"kind": "exact", "v": sketch.Counts(int(nz[0]) + lo, c)})
-        keys = (nz + lo).astype(np.float64)
-        w = hist[b][nz].astype(np.float64)
+        keys = np.arange(h.lo, h.lo + len(h.c), dtype=np.float64)
+        w = h.c.astype(np.float64)
         n = float(w.sum())
         mu = float((keys * w).sum()) / n
         d = keys - mu
         count.append(int(n))
         mean.append(mu)
         m2.append(float((d * d * w).sum()))
-        mn.append(float(keys[0]))
-        mx.append(float(keys[-1]))
+        mn.append(float(h.lo))
+        mx.append(float(h.lo + len(h.c) - 1))
     return {"count": count, "mean": mean, "m2": m2, "min": mn, "max": mx, "sketch": sketches}
 
 

@@ -97,10 +97,40 @@ def write_text_atomic(path: str | Path, text: str, *, mkdir: bool = False) -> No
 
 
 def write_json_atomic(
-    path: str | Path, data: Any, *, mkdir: bool = False, indent: int | None = 2
+    path: str | Path,
+    data: Any,
+    *,
+    mkdir: bool = False,
+    indent: int | None = 2,
+    depth: int | None = None,
 ) -> None:
-    """Write ``data`` as JSON (indented, unless ``indent=None``) to ``path`` atomically."""
-    write_text_atomic(path, json.dumps(data, indent=indent, default=str), mkdir=mkdir)
+    """Write ``data`` as JSON (indented, unless ``indent=None``) to ``path`` atomically.
+
+    ``depth``: only the outer ``depth`` levels of objects are indented, each value below
+    on one line (see :func:`outline_json`).
+    """
+    if depth is not None and indent is not None:
+        text = outline_json(data, depth, indent)
+    else:
+        text = json.dumps(data, indent=indent, default=str)
+    write_text_atomic(path, text, mkdir=mkdir)
+
+
+def outline_json(data: Any, depth: int, indent: int = 2, _level: int = 0) -> str:
+    """JSON with the outer ``depth`` levels of objects indented, deeper values on one line.
+
+    The same document as ``json.dumps(data, indent=indent)``, laid out for people at the
+    top (a key per line) and encoded by json's C encoder below: with an indent, json
+    encodes in pure Python, 0.2 s per MB (a manifest of a thousand regions' statistics).
+    """
+    if depth <= 0 or not isinstance(data, dict) or not data:
+        return json.dumps(data, default=str)
+    pad = " " * (indent * (_level + 1))
+    items = [
+        f"{pad}{json.dumps(str(k))}: {outline_json(v, depth - 1, indent, _level + 1)}"
+        for k, v in data.items()
+    ]
+    return "{\n" + ",\n".join(items) + "\n" + " " * (indent * _level) + "}"
 
 
 # -- many files at once: writeback started early, fsynced together ---------------------------

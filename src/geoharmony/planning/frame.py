@@ -20,7 +20,7 @@ def footprints(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> np.nd
     out = np.empty(len(t), dtype=object)
     spec = plan.outputs[name]
     src = plan.reference if plan.mode == "resample" else spec.grid_of
-    for part in region_windows(plan, name, t):
+    for part in region_windows(plan, name, t, by_grid=True):
         if plan.sources[part.region][src].missing:  # on_missing = "masked": no footprint
             out[part.positions] = None
             continue

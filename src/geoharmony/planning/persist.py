@@ -126,7 +126,8 @@ def plan_bytes(plan: Plan) -> bytes:
     """``plan.json``'s bytes (``extract`` writes them beside the index, atomically)."""
     import json
 
-    return json.dumps(plan_document(plan), indent=2, default=str).encode("utf-8")
+    # compact: json's C encoder (with an indent it is pure Python, 0.3 s at 1,000 regions)
+    return json.dumps(plan_document(plan), separators=(",", ":"), default=str).encode("utf-8")
 
 
 def load_plan(root: str | Path) -> Plan:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,25 +90,37 @@ class RegionWindows:
     windows: Windows
 
 
-def region_windows(plan: Plan, name: str, rows: pd.DataFrame | None = None) -> list[RegionWindows]:
+def region_windows(
+    plan: Plan, name: str, rows: pd.DataFrame | None = None, *, by_grid: bool = False
+) -> list[RegionWindows]:
     """:func:`output_windows` of output ``name`` for a plan's rows, region by region.
 
-    ``rows`` defaults to the whole table; ``positions`` index into ``rows``.
+    ``rows`` defaults to the whole table; ``positions`` index into ``rows``. With
+    ``by_grid``, regions that read the very same rasters are computed together (one call
+    for a thousand regions sharing one set of rasters; ``region`` is then the group's
+    first), for callers that need each patch's window, not its region.
     """
     t = plan.table if rows is None else rows
     spec = plan.outputs[name]
-    regions = t["region"].to_numpy()
+    regions = t["region"].astype(str).to_numpy()
+    groups: dict[Any, list[str]] = {}
+    for rid in pd.unique(regions):
+        infos = plan.sources[str(rid)]
+        key = tuple(id(i) for i in infos.values()) if by_grid else rid
+        groups.setdefault(key, []).append(str(rid))
+    positions = pd.Series(np.arange(len(t))).groupby(regions, sort=False).indices
     out = []
-    for rid, sub in t.groupby("region", sort=False):
+    for members in groups.values():
+        at = np.sort(np.concatenate([positions[r] for r in members]))
         grid, ws = output_windows(
             spec,
-            plan.sources[str(rid)],
-            sub,
+            plan.sources[members[0]],
+            t.iloc[at],
             mode=plan.mode,
             reference=plan.reference,
             stride=plan.config.grid.stride,
         )
-        out.append(RegionWindows(str(rid), np.flatnonzero(regions == rid), grid, ws))
+        out.append(RegionWindows(members[0], at, grid, ws))
     return out
 
 
