@@ -129,19 +129,25 @@ def test_float32_top_bits_give_the_float64_buckets(seed: int) -> None:
     v = v[(near.view(np.int64) >> sketch._SHIFT) != key_min]  # drop MIN_ABS's bucket
     want = sketch.empty("log")
     sketch.update(want, v)
-    counts = np.zeros(sketch.F32_KEYS, np.int64)
+    counts = None
     for part in np.array_split(v, 7):
-        sketch.f32_counts(part, counts)
-    assert sketch.f32_exact(counts)
+        counts = sketch.f32_counts(part, counts)
+    assert counts is not None and sketch.f32_exact(counts)
     got = sketch.from_f32_counts(counts)
     assert got["z"] == want["z"] and got["p"] == want["p"] and got["n"] == want["n"]
 
 
 @pytest.mark.parametrize("odd", [np.inf, -np.inf, np.nan, 1e-9, -1e-9])
 def test_float32_keys_defer_to_float64_where_top_bits_cannot_tell(odd: float) -> None:
-    counts = np.zeros(sketch.F32_KEYS, np.int64)
-    sketch.f32_counts(np.array([1.0, 2.0, odd], np.float32), counts)
+    counts = sketch.f32_counts(np.array([1.0, 2.0, odd], np.float32), None)
     assert not sketch.f32_exact(counts)
+    # the odd value alone, or between others in another batch: still detected
+    assert not sketch.f32_exact(sketch.f32_counts(np.array([odd], np.float32), None))
+    assert not sketch.f32_exact(
+        sketch.f32_counts(
+            np.array([odd], np.float32), sketch.f32_counts(np.ones(3, np.float32), None)
+        )
+    )
 
 
 @pytest.mark.parametrize(

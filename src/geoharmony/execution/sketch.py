@@ -195,35 +195,31 @@ def f32_keys(values: np.ndarray) -> np.ndarray:
     return half[1::2] if np.little_endian else half[0::2]
 
 
-def f32_counts(values: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
-    """``counts`` plus float32 ``values``' key counts (a new array when it must grow).
+def f32_counts(values: np.ndarray, counts: Counts | None) -> Counts:
+    """``counts`` plus float32 ``values``' key counts (in place; a new Counts for None).
 
-    ``counts`` (int64, or None for none yet) is only as long as the largest key seen so
-    far: a cell of positive values never touches the 32,768 keys of negative ones.
+    The counts span the keys seen only (from the smallest): a cell of DEM heights touches
+    a few hundred of the 65,536 keys, and zero-filling all of them per batch would cost
+    more than counting.
     """
-    return add_grown(counts, np.bincount(f32_keys(values)))
-
-
-def add_grown(counts: np.ndarray | None, new: np.ndarray) -> np.ndarray:
-    """``counts + new`` for dense counts from 0 of any lengths: in place when it fits.
-
-    Either array may be the longer; the result is as long as the longer (a ``bincount``
-    is only as long as its largest value), reusing ``counts`` or ``new`` for its storage.
-    """
+    keys = f32_keys(values)
+    if not len(keys):
+        return counts if counts is not None else Counts()
+    lo = int(keys.min())
+    new = Counts(lo, np.bincount(np.subtract(keys, lo, dtype=np.uint16)))
     if counts is None:
         return new
-    if len(new) > len(counts):
-        new[: len(counts)] += counts
-        return new
-    counts[: len(new)] += new
+    counts.add(new)
     return counts
 
 
-def _key_count(counts: np.ndarray, key: int) -> int:
-    return int(counts[key]) if key < len(counts) else 0
+def _keys(counts: Counts, a: int, b: int) -> np.ndarray:
+    """The counts of keys ``a .. b - 1`` that ``counts`` holds (a view; maybe empty)."""
+    lo, hi = max(a, counts.lo), min(b, counts.lo + len(counts.c))
+    return counts.c[lo - counts.lo : hi - counts.lo] if hi > lo else counts.c[:0]
 
 
-def f32_exact(counts: np.ndarray) -> bool:
+def f32_exact(counts: Counts) -> bool:
     """Whether :func:`from_f32_counts` gives exactly :func:`update`'s sketch.
 
     False when some value is inf or NaN (exponent 255) or shares MIN_ABS's bucket: there
@@ -231,12 +227,13 @@ def f32_exact(counts: np.ndarray) -> bool:
     :func:`update` on the values instead.
     """
     for base in (0, _F32_MAG):
-        if counts[base + _F32_INF : base + _F32_MAG].any() or _key_count(counts, base + _F32_MIN):
+        odd = _keys(counts, base + _F32_INF, base + _F32_MAG)
+        if odd.any() or _keys(counts, base + _F32_MIN, base + _F32_MIN + 1).any():
             return False
     return True
 
 
-def from_f32_counts(counts: np.ndarray) -> Sketch:
+def from_f32_counts(counts: Counts) -> Sketch:
     """The sketch :func:`update` makes of the values counted (needs :func:`f32_exact`).
 
     Magnitudes below MIN_ABS's bucket (zeros, subnormals, tiny values) count as zero;
@@ -244,12 +241,13 @@ def from_f32_counts(counts: np.ndarray) -> Sketch:
     """
     out = empty("log")
     for part, base in (("p", 0), ("n", _F32_MAG)):
-        c = counts[base + _F32_MIN + 1 : base + _F32_INF]
+        first = base + _F32_MIN + 1
+        c = _keys(counts, first, base + _F32_INF)
         nz = np.flatnonzero(c)
         if len(nz):
-            lo = int(nz[0])
-            out[part] = Counts(lo + _F32_MIN + 1 + _F32_TO_F64, c[lo : int(nz[-1]) + 1].copy())
-        out["z"] += int(counts[base : base + _F32_MIN].sum())
+            start = max(first, counts.lo) + int(nz[0])  # its float32 key
+            out[part] = Counts(start - base + _F32_TO_F64, c[nz[0] : nz[-1] + 1].copy())
+        out["z"] += int(_keys(counts, base, base + _F32_MIN).sum())
     return out
 
 

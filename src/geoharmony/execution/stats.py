@@ -70,7 +70,7 @@ def _cell_moments(
     mn = np.full(nb, np.inf)
     mx = np.full(nb, -np.inf)
     f32 = data.dtype == np.float32
-    keys: list[np.ndarray | None] = [None] * nb  # float32: key counts, grown as needed
+    keys: list[sketch.Counts | None] = [None] * nb  # float32: key counts, grown as needed
     sketches = [sketch.empty(kind) for _ in range(nb)]
     for sel, m, c in _batches(mask, idx, chunk):
         for b in range(nb):
