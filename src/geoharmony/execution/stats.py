@@ -176,19 +176,6 @@ def _exact_cell_moments(
     return {"count": count, "mean": mean, "m2": m2, "min": mn, "max": mx, "sketch": sketches}
 
 
-def band_moments(
-    task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 2, *, by: str = "split"
-) -> dict[str, Any]:
-    """Moments of each raster output's bands over valid pixels, per split of a task.
-
-    Per batch of ``chunk`` patches and band, the valid values are gathered once into a
-    contiguous vector (boolean indexing), so every reduction runs on contiguous memory;
-    two passes over it (mean, then squared deviations) in float64, merged by Chan's update.
-    ``by="region"`` groups by region instead; :func:`task_moments` gives both at once.
-    """
-    return task_moments(task, arrays, chunk)["region_stats" if by == "region" else "stats"]
-
-
 def task_moments(
     task: Any, arrays: Mapping[str, np.ndarray], chunk: int = 2
 ) -> dict[str, dict[str, Any]]:
@@ -308,24 +295,20 @@ def entry(a: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge_groups(records: Iterable[Mapping[str, Any]], *, all_key: bool) -> dict[str, Any]:
-    acc: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
-    for rec in records:
-        for name, per in rec.items():
-            for group, mom in per.items():
-                for key in (group, "all") if all_key else (group,):
-                    acc.setdefault(name, {}).setdefault(key, []).append(mom)
-    return {
-        name: {g: entry(merge_many(raws)) for g, raws in per.items()} for name, per in acc.items()
-    }
-
-
 def merge_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Merge task moments into per-output, per-split entries (see :data:`STATS_SCHEMA`).
 
     A split ``"all"`` combines every split.
     """
-    return _merge_groups(records, all_key=True)
+    acc: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for rec in records:
+        for name, per in rec.items():
+            for split, mom in per.items():
+                for key in (split, "all"):
+                    acc.setdefault(name, {}).setdefault(key, []).append(mom)
+    return {
+        name: {g: entry(merge_many(raws)) for g, raws in per.items()} for name, per in acc.items()
+    }
 
 
 def merge_region_moments(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def plan_document(plan: Plan, *, table_file: str = INDEX) -> dict[str, Any]:
     hooks: dict[type, Any] = {
         pd.DataFrame: (lambda _t: {"$table": table_file}, None),
         RasterInfo: (raster_ref, None),
-        CRS: (crs_ref, None),
+        **crs_hooks,
     }
     doc_plan = encode(plan, hooks)
     return {
@@ -184,11 +184,7 @@ def load_plan(root: str | Path) -> Plan:
             rasters[k] = decode(RasterInfo, stored[k], crs_hooks, where=f"rasters[{k}]")
         return rasters[k]
 
-    hooks: dict[type, Any] = {
-        pd.DataFrame: (None, table),
-        RasterInfo: (None, raster),
-        CRS: (None, crs),
-    }
+    hooks: dict[type, Any] = {pd.DataFrame: (None, table), RasterInfo: (None, raster), **crs_hooks}
     try:
         return decode(Plan, doc["plan"], hooks)
     except (CodecError, KeyError, TypeError, IndexError) as exc:
