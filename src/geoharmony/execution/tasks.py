@@ -37,7 +37,7 @@ from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
 from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
-from geoharmony.io.warp import warp_block
+from geoharmony.io.warp import warp_window
 from geoharmony.planning.config import LabelConfig
 from geoharmony.planning.plan import LabelWindow, OutputSpec, Plan
 from geoharmony.planning.study_area import Region
@@ -329,11 +329,11 @@ def _fill_modality(
         blocks = reader.read_windows(src)
     ref, dst_windows = _output_windows(task, sub, infos, spec)
     for k, b, w in zip(pos, blocks, dst_windows, strict=True):
-        dst = subgrid(ref, w)
-        data[k], mask[k] = warp_block(
+        data[k], mask[k] = warp_window(
             b,
             info.grid,
-            dst,
+            ref,
+            w,
             resampling=spec.resampling,
             dtype=np.dtype(spec.dtype),
             fill=spec.fill_value,

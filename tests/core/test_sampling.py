@@ -1,0 +1,231 @@
+"""Resample mode's own warp (geometry.sampling) against GDAL and PROJ.
+
+* One CRS: the source positions are exact, so the kernels must give GDAL's values and
+  GDAL's "whole kernel valid" mask (the ones-warp oracle of test_alignment_e2e) to 1e-9,
+  with holes and edges, for axis-aligned, flipped and rotated grids.
+* Across CRSs: every position within TOLERANCE_PX of PROJ's exact answer, and a pixel's
+  position the same whichever window asks for it (the mesh is anchored to the grid).
+* The separable path equals the general one; warp_window hands downsampling to GDAL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyproj import Transformer
+from rasterio.warp import Resampling, reproject
+
+from geoharmony.geometry.grid import Grid, norm_crs
+from geoharmony.geometry.sampling import (
+    TOLERANCE_PX,
+    sample,
+    sample_axes,
+    source_positions,
+)
+from geoharmony.geometry.window import Window, subgrid
+from geoharmony.io.reader import Block
+from geoharmony.io.warp import warp_block, warp_window
+
+UTM = norm_crs("EPSG:32616")
+ALBERS = norm_crs("EPSG:5070")
+SRC_T = Affine(30.0, 0.0, 400_000.0, 0.0, -30.0, 4_000_000.0)
+H, W = 60, 50
+
+
+def _data(seed: int = 1, holes: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(2, H, W))
+    valid = np.ones((H, W), dtype=bool)
+    if holes:
+        valid[20:24, 10:13] = False
+        valid[40, 30] = False
+    return data, valid
+
+
+def _gdal(
+    data: np.ndarray, valid: np.ndarray, dst_t: Affine, shape: tuple[int, int], kernel: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """GDAL's warp with NaN nodata, and the mask "the kernel's weight all on valid pixels"."""
+    full = data.copy()
+    full[:, ~valid] = np.nan
+    want = np.full((2, *shape), np.nan)
+    kw = {"src_crs": UTM, "dst_crs": UTM, "dst_transform": dst_t}
+    reproject(
+        full,
+        want,
+        src_transform=SRC_T,
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=Resampling[kernel],
+        **kw,
+    )
+    ok = np.isfinite(want).all(axis=0)
+    if kernel != "nearest":
+        ones = np.pad(valid.astype(np.float64), 1)[None]
+        kern = np.zeros((1, *shape))
+        reproject(
+            ones,
+            kern,
+            src_transform=SRC_T @ Affine.translation(-1, -1),
+            resampling=Resampling[kernel],
+            **kw,
+        )
+        ok &= np.abs(kern[0] - 1.0) <= 1e-6
+    return want, ok
+
+
+GRIDS = {
+    "10 m, shifted": (Affine(10, 0, 400_003.7, 0, -10, 3_999_998.7), Window(-5, -7, 160, 190)),
+    "30 m, quarter shift": (SRC_T @ Affine.translation(0.25, 0.5), Window(-3, -3, 56, 66)),
+    "30 m, whole shift": (SRC_T @ Affine.translation(2, 3), Window(-3, -3, 56, 66)),
+    "south-up 15 x 7 m": (Affine(15, 0, 400_003.7, 0, 7, 3_998_300.0), Window(-5, -7, 160, 190)),
+    "rotated 17 deg": (
+        Affine.translation(400_100, 3_999_900) @ Affine.rotation(17) @ Affine.scale(13, -11),
+        Window(-10, -5, 120, 140),
+    ),
+}
+
+
+@pytest.mark.parametrize("kernel", ["nearest", "bilinear", "cubic"])
+@pytest.mark.parametrize("name", list(GRIDS))
+@pytest.mark.parametrize("holes", [True, False])
+def test_one_crs_equals_gdal(name: str, kernel: str, holes: bool) -> None:
+    ref_t, win = GRIDS[name]
+    data, valid = _data(holes=holes)
+    src = Grid(UTM, SRC_T, W, H)
+    pos = source_positions(src, Grid(UTM, ref_t, 2000, 2000), win)
+    assert (pos.axes is None) == (name == "rotated 17 deg")
+    got, ok = sample(data, valid, pos.cols, pos.rows, kernel)
+    want, want_ok = _gdal(
+        data,
+        valid,
+        ref_t @ Affine.translation(win.col_off, win.row_off),
+        (win.height, win.width),
+        kernel,
+    )
+    # A cubic kernel with one invalid pixel under a weight below 1e-6: geoharmony keeps the
+    # weighted mean of the others, GDAL another fallback; both call the pixel valid.
+    np.testing.assert_array_equal(ok, want_ok)
+    assert ok.any() and not ok.all()
+    close = np.isclose(got, want, rtol=0, atol=1e-9)[:, ok]
+    assert close.mean() > 0.9999 if kernel == "cubic" else close.all()
+    assert np.isnan(got[:, ~ok]).all()
+    if pos.axes is not None:  # the separable path: the same values and mask
+        got2, ok2 = sample_axes(data, valid, pos.axes[0], pos.axes[1], kernel)
+        np.testing.assert_array_equal(ok2, ok)
+        np.testing.assert_allclose(got2[:, ok], got[:, ok], rtol=0, atol=1e-12)
+
+
+def _albers_ref(step: float = 10.0) -> tuple[Grid, Grid]:
+    src = Grid(UTM, SRC_T, 400, 400)
+    x, y = Transformer.from_crs(UTM, ALBERS, always_xy=True).transform(406_000, 3_994_000)
+    return src, Grid(ALBERS, Affine(step, 0, round(x), 0, -step, round(y)), 3000, 3000)
+
+
+def _exact(src: Grid, ref: Grid, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    c, r = np.meshgrid(
+        win.col_off + np.arange(win.width) + 0.5, win.row_off + np.arange(win.height) + 0.5
+    )
+    x, y = ref.transform.a * c + ref.transform.c, ref.transform.e * r + ref.transform.f
+    sx, sy = Transformer.from_crs(ref.crs, src.crs, always_xy=True).transform(x, y)
+    return src.to_colrow(sx, sy)
+
+
+windows = st.builds(
+    Window,
+    st.integers(-40, 1500),
+    st.integers(-40, 1500),
+    st.integers(1, 300),
+    st.integers(1, 300),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(win=windows, step=st.sampled_from([3.0, 10.0, 30.0, 90.0]))
+def test_positions_across_crs_are_within_tolerance_of_proj(win: Window, step: float) -> None:
+    src, ref = _albers_ref(step)
+    pos = source_positions(src, ref, win)
+    cols, rows = _exact(src, ref, win)
+    assert pos.cols.shape == (win.height, win.width) and pos.axes is None
+    assert np.abs(pos.cols - cols).max() <= TOLERANCE_PX
+    assert np.abs(pos.rows - rows).max() <= TOLERANCE_PX
+    assert pos.span == pytest.approx(step / 30.0, rel=0.01)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=windows, dc=st.integers(-50, 50), dr=st.integers(-50, 50))
+def test_a_pixel_has_one_position_whichever_window_asks(a: Window, dc: int, dr: int) -> None:
+    src, ref = _albers_ref()
+    b = Window(a.col_off + dc, a.row_off + dr, a.width + 7, a.height + 3)
+    pa, pb = source_positions(src, ref, a), source_positions(src, ref, b)
+    # the overlap of the two windows, in each one's pixels
+    c0, r0 = max(a.col_off, b.col_off), max(a.row_off, b.row_off)
+    c1 = min(a.col_off + a.width, b.col_off + b.width)
+    r1 = min(a.row_off + a.height, b.row_off + b.height)
+    if c1 <= c0 or r1 <= r0:
+        return
+    sa = np.s_[r0 - a.row_off : r1 - a.row_off, c0 - a.col_off : c1 - a.col_off]
+    sb = np.s_[r0 - b.row_off : r1 - b.row_off, c0 - b.col_off : c1 - b.col_off]
+    np.testing.assert_allclose(pa.cols[sa], pb.cols[sb], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(pa.rows[sa], pb.rows[sb], rtol=0, atol=1e-9)
+
+
+def test_positions_outside_projs_domain_are_invalid_not_garbage() -> None:
+    # a geographic source asked for a polar-stereographic window reaching past the pole
+    src = Grid(norm_crs("EPSG:4326"), Affine(0.01, 0, -180, 0, -0.01, 90), 36000, 18000)
+    ref = Grid(norm_crs("EPSG:3413"), Affine(100_000, 0, -4e7, 0, -100_000, 4e7), 800, 800)
+    pos = source_positions(src, ref, Window(0, 0, 40, 40))
+    data = np.ones((1, 10, 10))
+    _, ok = sample(data, np.ones((10, 10), bool), pos.cols, pos.rows, "bilinear")
+    assert not ok.any()
+
+
+@pytest.mark.parametrize("kernel", ["bilinear", "cubic", "nearest"])
+def test_warp_window_upsampling_is_geoharmony_downsampling_is_gdal(kernel: str) -> None:
+    src, ref10 = _albers_ref(10.0)
+    data = np.stack([np.add.outer(np.arange(400.0) * 0.3, np.arange(400.0) * 7.0)])
+    block = Block(0, 0, data, np.ones((400, 400), dtype=bool))
+    win = Window(100, 120, 64, 48)
+    got, ok = warp_window(block, src, ref10, win, resampling=kernel, dtype=np.dtype("f8"), fill=-1)
+    cols, rows = _exact(src, ref10, win)
+    value = (rows - 0.5) * 0.3 + (cols - 0.5) * 7.0  # the linear field at each position
+    assert ok.all()
+    if kernel == "nearest":
+        want = np.floor(rows) * 0.3 + np.floor(cols) * 7.0
+        np.testing.assert_allclose(got[0], want, atol=1e-9)
+    else:  # linear data: every kernel gives the field's value at the exact position
+        np.testing.assert_allclose(got[0], value, rtol=0, atol=7.0 * TOLERANCE_PX)
+    # 90 m pixels onto 30 m: three source pixels per pixel, GDAL's widened kernel
+    _, ref90 = _albers_ref(90.0)
+    win = Window(33, 40, 30, 20)
+    got, ok = warp_window(block, src, ref90, win, resampling=kernel, dtype=np.dtype("f8"), fill=-1)
+    gdal, gdal_ok = warp_block(
+        block, src, subgrid(ref90, win), resampling=kernel, dtype=np.dtype("f8"), fill=-1
+    )
+    np.testing.assert_array_equal(ok, gdal_ok)
+    np.testing.assert_array_equal(got, gdal)
+
+
+def test_integers_are_rounded_and_clipped_and_invalid_is_filled() -> None:
+    src = Grid(UTM, SRC_T, W, H)
+    data = np.full((1, H, W), 65_535, dtype=np.uint16)
+    data[0, :, 25:] = 0
+    valid = np.ones((H, W), dtype=bool)
+    valid[:, :5] = False
+    block = Block(0, 0, data, valid)
+    ref = Grid(UTM, Affine(10, 0, 400_000.0, 0, -10, 4_000_000.0), 150, 180)
+    got, ok = warp_window(
+        block, src, ref, Window(0, 0, 150, 180), resampling="cubic", dtype=np.dtype("u2"), fill=7
+    )
+    assert got.dtype == np.uint16
+    assert (got[0][~ok] == 7).all() and (~ok[:, :15]).all()
+    # cubic overshoots 65,535 and undershoots 0 beside the step: clipped, not wrapped
+    assert got[0][ok].max() == 65_535 and got[0][ok].min() == 0
+
+
+def test_an_unknown_kernel_is_refused() -> None:
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        sample(np.ones((1, 2, 2)), np.ones((2, 2), bool), np.ones((1, 1)), np.ones((1, 1)), "mode")
