@@ -32,6 +32,7 @@ from geoharmony.execution.region_labels import region_label_info
 from geoharmony.execution.resume import TASKS
 from geoharmony.execution.stats import task_moments
 from geoharmony.geometry.grid import Grid, _unit_factor
+from geoharmony.geometry.sampling import KERNELS, whole_pixel_shift
 from geoharmony.geometry.window import Windows, subgrid
 from geoharmony.io.atomic import write_json_atomic
 from geoharmony.io.gdal_env import gdal_env
@@ -325,9 +326,17 @@ def _fill_modality(
                 reader.read_into(c0, r0, d, m)
                 data[pos], mask[pos] = d, m
         return
+    ref, dst_windows = _output_windows(task, sub, infos, spec)
+    shift = whole_pixel_shift(info.grid, ref) if spec.resampling in KERNELS else None
+    if shift is not None:  # the reference grid's own pixels: every kernel is a copy
+        d, m = data[pos], mask[pos]
+        with POOL.lease(info) as reader:
+            reader.read_into(dst_windows.col_off + shift[0], dst_windows.row_off + shift[1], d, m)
+        d[~np.broadcast_to(m[:, None], d.shape)] = spec.fill_value  # as warped pixels are
+        data[pos], mask[pos] = d, m
+        return
     with POOL.lease(info) as reader:
         blocks = reader.read_windows(src)
-    ref, dst_windows = _output_windows(task, sub, infos, spec)
     for k, b, w in zip(pos, blocks, dst_windows, strict=True):
         data[k], mask[k] = warp_window(
             b,

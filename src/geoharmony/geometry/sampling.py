@@ -43,7 +43,7 @@ KERNELS = ("nearest", "bilinear", "cubic")
 _WEIGHT_EPS = 1e-6
 
 #: One axis of a kernel: each tap's (index, weight, index inside the data) arrays.
-Taps = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+Taps = list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,24 @@ def source_positions(src: Grid, ref: Grid, window: Window) -> Positions:
     cols = _bilinear(node_c, ix, fx, iy, fy)
     rows = _bilinear(node_r, ix, fx, iy, fy)
     return Positions(cols, rows, _span_of(node_c, node_r, float(step)))
+
+
+def whole_pixel_shift(src: Grid, ref: Grid) -> tuple[int, int] | None:
+    """``(dc, dr)`` when ``src``'s pixels are ``ref``'s shifted by whole pixels, else None.
+
+    Then every kernel lands on pixel centres with all its weight on one pixel: resampling
+    is a copy of the window shifted by ``(dc, dr)`` (the reference modality itself, or a
+    raster sharing its grid).
+    """
+    if not _same_crs(src.crs, ref.crs):
+        return None
+    m = ~src.transform @ ref.transform
+    eps = 1e-9  # source pixels
+    linear = (m.a - 1.0, m.b, m.d, m.e - 1.0)
+    dc, dr = round(m.c), round(m.f)
+    if max(abs(v) for v in linear) > eps or abs(m.c - dc) > eps or abs(m.f - dr) > eps:
+        return None
+    return int(dc), int(dr)
 
 
 def _node_range(off: int, size: int, step: int) -> np.ndarray:
@@ -198,23 +216,33 @@ def sample(
     # |weight| on pixels off ``data``, along each axis (the kernel is separable)
     ok = known & _inside(xt) & _inside(yt)
     total = np.zeros((bands, x.size))
-    weight = np.zeros(x.size)
-    bad = np.zeros(x.size)
+    weight = np.zeros(x.size) if holes else None
+    bad = np.zeros(x.size) if holes else None
     for ir, wr, inr in yt:
+        row_start = ir * width
         for ic, wc, inc in xt:
             wt = wr * wc
-            lin = ir * width + ic
-            if holes:  # weigh valid pixels only; count the |weight| on the others
-                good = inr & inc & ok_flat.take(lin)
+            lin = row_start + ic
+            if weight is not None and bad is not None:
+                # weigh valid pixels only; count the |weight| on the others
+                good = ok_flat.take(lin)
+                if inr is not None:
+                    good &= inr
+                if inc is not None:
+                    good &= inc
                 bad += np.abs(wt) * ~good
-                wt = wt * good
-            weight += wt
-            total += np.take(flat, lin, axis=1) * wt
-    if holes:
-        ok &= (bad <= _WEIGHT_EPS) & (weight > 0)
+                wt *= good
+                weight += wt
+            gathered = np.take(flat, lin, axis=1).astype(np.float64, copy=False)
+            gathered *= wt
+            total += gathered
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = total / np.where(ok, weight, np.nan)
-    return out.reshape(bands, h, w), ok.reshape(h, w)
+        if weight is not None and bad is not None:
+            ok &= (bad <= _WEIGHT_EPS) & (weight > 0)
+            total /= np.where(ok, weight, np.nan)
+        else:  # the weights sum to one
+            total[:, ~ok] = np.nan
+    return total.reshape(bands, h, w), ok.reshape(h, w)
 
 
 def sample_axes(
@@ -257,21 +285,43 @@ def sample_axes(
             ok &= (bad <= _WEIGHT_EPS) & (weight > 0)
             out = total / np.where(ok, weight, np.nan)
         else:
-            out = np.where(ok, total, np.nan)
+            out = total
+            if not ok.all():
+                out[:, ~ok] = np.nan
     return out, ok
 
 
 def _separable(src: np.ndarray, xt: Taps, yt: Taps) -> np.ndarray:
-    """Taps along rows, then along columns, of ``src`` (bands, H, W) -> (bands, h, w)."""
-    by_rows = sum(np.take(src, ir, axis=1) * wr[None, :, None] for ir, wr, _ in yt)
-    return np.asarray(sum(np.take(by_rows, ic, axis=2) * wc[None, None, :] for ic, wc, _ in xt))
+    """Taps along columns, then along rows, of ``src`` (bands, H, W) -> (bands, h, w).
+
+    Columns first: the second pass, on the larger array, gathers whole rows.
+    """
+    by_cols = _weighted_sum(src, xt, axis=2)
+    return _weighted_sum(by_cols, yt, axis=1)
+
+
+def _weighted_sum(src: np.ndarray, taps: Taps, *, axis: int) -> np.ndarray:
+    """``sum(take(src, index, axis) * weight)`` over the taps, accumulated in place."""
+    shape = [1, 1, 1]
+    out: np.ndarray | None = None
+    for index, weight, _ in taps:
+        shape[axis] = len(weight)
+        part = np.take(src, index, axis=axis)
+        part *= weight.reshape(shape)
+        if out is None:
+            out = part
+        else:
+            out += part
+    assert out is not None  # a kernel has taps
+    return out
 
 
 def _inside(taps: Taps) -> np.ndarray:
     """Where at most :data:`_WEIGHT_EPS` of an axis's |weight| is off the data."""
     off = np.zeros(taps[0][1].shape)
     for _, w, inside in taps:
-        off += np.abs(w) * ~inside
+        if inside is not None:
+            off += np.abs(w) * ~inside
     return np.asarray(off <= _WEIGHT_EPS)
 
 
@@ -283,7 +333,7 @@ def _taps(pos: np.ndarray, kernel: str, size: int) -> Taps:
     """``(index, weight, inside)`` of each tap of a 1-D kernel at pixel position ``pos``.
 
     ``index`` is clipped into ``0..size-1`` (safe to gather); ``inside`` says whether the
-    unclipped index was.
+    unclipped index was (None: every tap is inside).
     """
     p = pos - 0.5  # in pixel-centre units: pixel i's centre is at i
     base = np.floor(p)
@@ -299,7 +349,9 @@ def _taps(pos: np.ndarray, kernel: str, size: int) -> Taps:
             (1, _keys_inner(1.0 - f)),
             (2, _keys_outer(2.0 - f)),
         ]
-    out = []
+    if first.size and first.min() + taps[0][0] >= 0 and first.max() + taps[-1][0] < size:
+        return [(first + o, wt, None) for o, wt in taps]  # every tap inside: nothing to clip
+    out: Taps = []
     for o, wt in taps:
         i = first + o
         inside = (i >= 0) & (i < size)

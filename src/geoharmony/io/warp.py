@@ -68,8 +68,10 @@ def _cast(out: np.ndarray, valid: np.ndarray, dtype: np.dtype, fill: float) -> n
     """Warped float64 values in ``dtype`` (integers rounded and clipped), ``fill`` where invalid."""
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    out[:, ~valid] = fill
+        np.rint(out, out=out)
+        np.clip(out, info.min, info.max, out=out)
+    if not valid.all():
+        out[:, ~valid] = fill
     return out.astype(dtype)
 
 
