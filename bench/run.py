@@ -163,6 +163,25 @@ def m_extract_resample(workers: int) -> Any:
     return run
 
 
+def m_resample_tasks(a: Area) -> None:
+    """Resample mode's task loop in this process (read, warp, statistics, write): per core."""
+    from geoharmony.execution.tasks import close_readers, make_tasks, run_task
+
+    if not hasattr(a, "resample_tasks"):  # a finished dataset's folder, its tasks re-run
+        import geoharmony as gh
+
+        root = a.tmp / "resample_tasks"
+        if root.exists():
+            shutil.rmtree(root)
+        gh.extract(a.cfg_resample, out=root, workers=1, progress=False)
+        (root / "_tasks").mkdir(exist_ok=True)
+        plan = gh.open_dataset(root).plan
+        a.resample_tasks = make_tasks(plan, root, set())  # type: ignore[attr-defined]
+    for t in a.resample_tasks:  # type: ignore[attr-defined]
+        run_task(t)
+    close_readers()
+
+
 def m_e2e_floor(workers: int, compression: str) -> Any:
     def run(a: Area) -> dict[str, Any]:
         import floor
@@ -466,6 +485,7 @@ def main() -> None:
         (f"end-to-end floor, {W} processes", m_e2e_floor(W, comp), None),
         ("geoharmony extract -> zarr, resample mode, 1 worker", m_extract_resample(1), _clear),
         (f"geoharmony extract -> zarr, resample mode, {W} workers", m_extract_resample(W), _clear),
+        ("geoharmony resample task loop, 1 process (per core)", m_resample_tasks, None),
     ]
     series = {(m, a.name): Series(m, a.name, a.n) for m, _, _ in methods for a in areas}
     # Which floor each row is compared with: decode floor, or end-to-end over 1 or W cores.

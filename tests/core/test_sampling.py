@@ -229,3 +229,20 @@ def test_integers_are_rounded_and_clipped_and_invalid_is_filled() -> None:
 def test_an_unknown_kernel_is_refused() -> None:
     with pytest.raises(ValueError, match="kernel must be one of"):
         sample(np.ones((1, 2, 2)), np.ones((2, 2), bool), np.ones((1, 1)), np.ones((1, 1)), "mode")
+
+
+def test_a_large_window_is_warped_in_strips_with_the_same_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import geoharmony.io.warp as warp
+
+    src, ref = _albers_ref(10.0)
+    rng = np.random.default_rng(3)
+    block = Block(0, 0, rng.normal(size=(2, 400, 400)), rng.random((400, 400)) > 0.01)
+    win = Window(90, 110, 70, 53)
+    whole = warp_window(block, src, ref, win, resampling="cubic", dtype=np.dtype("f8"), fill=-1)
+    monkeypatch.setattr(warp, "STRIP_PIXELS", 70 * 5)  # strips of 5 rows, the last of 3
+    assert len(warp._strips(win)) == 11
+    strips = warp_window(block, src, ref, win, resampling="cubic", dtype=np.dtype("f8"), fill=-1)
+    np.testing.assert_array_equal(strips[1], whole[1])
+    np.testing.assert_array_equal(strips[0], whole[0])

@@ -25,11 +25,11 @@ import shapely
 
 from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
-from geoharmony.geometry.window import subgrid
+from geoharmony.geometry.window import Window, subgrid
 from geoharmony.io.manifest import sha256_file, write_json_atomic
 from geoharmony.io.raster_info import RasterInfo, read_info
 from geoharmony.io.reader import RasterReader
-from geoharmony.io.warp import warp_block
+from geoharmony.io.warp import warp_window
 from geoharmony.labels.region import (
     RegionLabel,
     cell_sizes_m,
@@ -60,9 +60,16 @@ def window_grid(plan: Plan, region: str, win: LabelWindow) -> Grid:
     return Grid(g.crs, window_transform(g, win.col_off, win.row_off), win.width, win.height)
 
 
-def _read_on(info: RasterInfo, dst: Grid, *, resampling: str) -> tuple[np.ndarray, np.ndarray]:
-    """Band 1 of ``info`` on ``dst``: a plain read on the same lattice, else a warp."""
+def _read_on(
+    info: RasterInfo, base: Grid, win: LabelWindow, *, resampling: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Band 1 of ``info`` on window ``win`` of grid ``base``: a plain read, else a warp.
+
+    The warp is the patches' (:func:`~geoharmony.io.warp.warp_window` on the same grid),
+    so in resample mode a region's DEM has the very values of its patches' DEM.
+    """
     g = info.grid
+    dst = Grid(base.crs, window_transform(base, win.col_off, win.row_off), win.width, win.height)
     inv = ~g.transform
     c, r = inv @ (dst.transform.c, dst.transform.f)
     aligned = (
@@ -89,8 +96,9 @@ def _read_on(info: RasterInfo, dst: Grid, *, resampling: str) -> tuple[np.ndarra
         c1 = math.ceil(float(cs.max())) + m
         r1 = math.ceil(float(rs.max())) + m
         b = reader.read_block(c0, r0, c1 - c0, r1 - r0)
-    data, valid = warp_block(
-        b, g, dst, resampling=resampling, dtype=np.dtype("float32"), fill=float("nan")
+    window = Window(win.col_off, win.row_off, win.width, win.height)
+    data, valid = warp_window(
+        b, g, base, window, resampling=resampling, dtype=np.dtype("float32"), fill=float("nan")
     )
     return data[0], valid
 
@@ -102,13 +110,15 @@ def compute_region_label(plan: Plan, name: str, region: str) -> tuple[RegionLabe
     dst = window_grid(plan, region, win)
     if lab.kind in FLOW_KINDS:
         info = plan.sources[region][str(lab.dem)]
-        dem, valid = _read_on(info, dst, resampling="bilinear")
         base = plan.sources[region][win.grid_of].grid
+        dem, valid = _read_on(info, base, win, resampling="bilinear")
         dx_rows, dy = cell_sizes_m(base, win.row_off, win.height)
         out = flow_labels(lab, dem, valid, dx_rows, dy)
     else:
         info = plan.label_sources[name][region]
-        values, valid = _read_on(info, dst, resampling="nearest")
+        values, valid = _read_on(
+            info, plan.sources[region][win.grid_of].grid, win, resampling="nearest"
+        )
         if lab.codes is not None or lab.categorical:
             values = np.where(valid, values, 0)
         out = raster_label(lab, values, valid)

@@ -10,7 +10,13 @@ from rasterio.warp import Resampling, reproject
 from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.identity import IdentityCache
-from geoharmony.geometry.sampling import KERNELS, sample, sample_axes, source_positions
+from geoharmony.geometry.sampling import (
+    KERNELS,
+    Positions,
+    sample,
+    sample_axes,
+    source_positions,
+)
 from geoharmony.geometry.window import Window, Windows, subgrid, window_transform
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.reader import Block, RasterReader
@@ -40,27 +46,47 @@ def warp_window(
     :data:`MAX_SPAN` go through GDAL (:func:`warp_block`).
     """
     if resampling in KERNELS:
-        pos = source_positions(src, ref, window)
-        if (resampling == "nearest" or pos.span <= MAX_SPAN) and pos.axes is not None:
-            out, valid = sample_axes(
-                block.data,
-                block.valid,
-                pos.axes[0] - block.col_off,
-                pos.axes[1] - block.row_off,
-                resampling,
-            )
-            return _cast(out, valid, dtype, fill), valid
-        if resampling == "nearest" or pos.span <= MAX_SPAN:
-            out, valid = sample(
-                block.data,
-                block.valid,
-                pos.cols - block.col_off,
-                pos.rows - block.row_off,
-                resampling,
-            )
+        strips = _strips(window)
+        first = source_positions(src, ref, strips[0])
+        if resampling == "nearest" or first.span <= MAX_SPAN:
+            parts = [
+                _sample(block, first if k == 0 else source_positions(src, ref, w), resampling)
+                for k, w in enumerate(strips)
+            ]
+            out = np.concatenate([p[0] for p in parts], axis=1)
+            valid = np.concatenate([p[1] for p in parts], axis=0)
             return _cast(out, valid, dtype, fill), valid
     return warp_block(
         block, src, subgrid(ref, window), resampling=resampling, dtype=dtype, fill=fill
+    )
+
+
+#: Destination pixels sampled at once (a region's label window is warped in strips of rows,
+#: the float64 temporaries of a kernel being several times the window's size).
+STRIP_PIXELS = 2**20
+
+
+def _strips(window: Window) -> list[Window]:
+    """``window`` cut into strips of whole rows of at most :data:`STRIP_PIXELS` pixels."""
+    rows = max(STRIP_PIXELS // max(window.width, 1), 1)
+    return [
+        Window(window.col_off, window.row_off + r, window.width, min(rows, window.height - r))
+        for r in range(0, window.height, rows)
+    ]
+
+
+def _sample(block: Block, pos: Positions, resampling: str) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel at ``pos`` on ``block``'s pixels: one axis at a time when it can."""
+    if pos.axes is not None:
+        return sample_axes(
+            block.data,
+            block.valid,
+            pos.axes[0] - block.col_off,
+            pos.axes[1] - block.row_off,
+            resampling,
+        )
+    return sample(
+        block.data, block.valid, pos.cols - block.col_off, pos.rows - block.row_off, resampling
     )
 
 
