@@ -42,6 +42,7 @@ def _data(seed: int = 1, holes: bool = True) -> tuple[np.ndarray, np.ndarray]:
     if holes:
         valid[20:24, 10:13] = False
         valid[40, 30] = False
+        data[:, ~valid] = np.nan  # NaN under a hole must not reach a valid pixel
     return data, valid
 
 
@@ -246,3 +247,23 @@ def test_a_large_window_is_warped_in_strips_with_the_same_values(
     strips = warp_window(block, src, ref, win, resampling="cubic", dtype=np.dtype("f8"), fill=-1)
     np.testing.assert_array_equal(strips[1], whole[1])
     np.testing.assert_array_equal(strips[0], whole[0])
+
+
+@pytest.mark.parametrize("ref_px", [250.0, 1000.0])
+def test_conformal_pairs_are_checked_at_cell_edges_too(ref_px: float) -> None:
+    # Web Mercator onto UTM 33N at 70 N: both conformal, so the mesh's error cancels at
+    # the cell centres and peaks at the edge midpoints (a centre-only check let 1e-2 px by)
+    utm, merc = norm_crs("EPSG:32633"), norm_crs("EPSG:3857")
+    x, y = Transformer.from_crs(4326, 32633, always_xy=True).transform(15.0, 70.0)
+    ref = Grid(utm, Affine(ref_px, 0, x, 0, -ref_px, y), 400, 400)
+    mx, my = Transformer.from_crs(4326, 3857, always_xy=True).transform(14.0, 70.5)
+    src = Grid(merc, Affine(3 * ref_px, 0, mx, 0, -3 * ref_px, my), 4000, 4000)
+    win = Window(10, 20, 120, 90)
+    pos = source_positions(src, ref, win)
+    c, r = np.meshgrid(
+        win.col_off + np.arange(win.width) + 0.5, win.row_off + np.arange(win.height) + 0.5
+    )
+    ex, ey = ref.transform.a * c + ref.transform.c, ref.transform.e * r + ref.transform.f
+    sx, sy = Transformer.from_crs(utm, merc, always_xy=True).transform(ex, ey)
+    cols, rows = src.to_colrow(sx, sy)
+    assert max(np.abs(pos.cols - cols).max(), np.abs(pos.rows - rows).max()) <= TOLERANCE_PX

@@ -89,10 +89,19 @@ def source_positions(src: Grid, ref: Grid, window: Window) -> Positions:
     kx = _node_range(window.col_off, window.width, step)
     ky = _node_range(window.row_off, window.height, step)
     node_c, node_r = _exact(src, ref, kx * step + 0.5, ky * step + 0.5)
-    mid_c, mid_r = _exact(src, ref, (kx[:-1] + 0.5) * step + 0.5, (ky[:-1] + 0.5) * step + 0.5)
+    # The interpolation error, measured at the cells' centres and edge midpoints: between
+    # conformal projections the centre's cancels, the edges' does not.
+    xm, ym = (kx[:-1] + 0.5) * step + 0.5, (ky[:-1] + 0.5) * step + 0.5
+    mid_c, mid_r = _exact(src, ref, xm, ym)
+    hc, hr = _exact(src, ref, xm, ky * step + 0.5)
+    vc, vr = _exact(src, ref, kx * step + 0.5, ym)
     err = max(
-        _abs_max(mid_c - _cell_means(node_c)),
-        _abs_max(mid_r - _cell_means(node_r)),
+        _abs_max(mid_c - _cell_means(node_c))
+        + _abs_max(hc - (node_c[:, :-1] + node_c[:, 1:]) / 2)
+        + _abs_max(vc - (node_c[:-1] + node_c[1:]) / 2),
+        _abs_max(mid_r - _cell_means(node_r))
+        + _abs_max(hr - (node_r[:, :-1] + node_r[:, 1:]) / 2)
+        + _abs_max(vr - (node_r[:-1] + node_r[1:]) / 2),
     )
     if not err <= TOLERANCE_PX:  # NaN too: a point PROJ could not transform
         cols, rows = _exact(src, ref, cc, rr)
@@ -197,8 +206,11 @@ def sample(
     known = (np.isfinite(cols) & np.isfinite(rows)).ravel()
     x = np.where(known, cols.ravel(), -1e9)
     y = np.where(known, rows.ravel(), -1e9)
-    flat = data.reshape(bands, -1)
     holes = not bool(valid.all())
+    if holes and kernel != "nearest":  # weighed out below; NaN would survive a 0 weight
+        data = data.astype(np.float64)
+        data[:, ~valid] = 0.0
+    flat = data.reshape(bands, -1)
     ok_flat = valid.ravel()
     if kernel == "nearest":
         # GDAL's rule: the pixel containing the position (a hair of 1e-10 towards +)
