@@ -61,15 +61,15 @@ def window_grid(plan: Plan, region: str, win: LabelWindow) -> Grid:
 
 
 def _read_on(
-    info: RasterInfo, base: Grid, win: LabelWindow, *, resampling: str
+    info: RasterInfo, base: Grid, window: Window, *, resampling: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Band 1 of ``info`` on window ``win`` of grid ``base``: a plain read, else a warp.
+    """Band 1 of ``info`` on ``window`` of grid ``base``: a plain read, else a warp.
 
     The warp is the patches' (:func:`~geoharmony.io.warp.warp_window` on the same grid),
     so in resample mode a region's DEM has the very values of its patches' DEM.
     """
     g = info.grid
-    dst = Grid(base.crs, window_transform(base, win.col_off, win.row_off), win.width, win.height)
+    dst = subgrid(base, window)
     inv = ~g.transform
     c, r = inv @ (dst.transform.c, dst.transform.f)
     aligned = (
@@ -96,7 +96,6 @@ def _read_on(
         c1 = math.ceil(float(cs.max())) + m
         r1 = math.ceil(float(rs.max())) + m
         b = reader.read_block(c0, r0, c1 - c0, r1 - r0)
-    window = Window(win.col_off, win.row_off, win.width, win.height)
     data, valid = warp_window(
         b, g, base, window, resampling=resampling, dtype=np.dtype("float32"), fill=float("nan")
     )
@@ -107,18 +106,17 @@ def compute_region_label(plan: Plan, name: str, region: str) -> tuple[RegionLabe
     """Compute one region's label on its planned window (reads the DEM or raster once)."""
     lab = plan.config.labels[name]
     win = plan.label_windows[name][region]
-    dst = window_grid(plan, region, win)
+    base = plan.sources[region][win.grid_of].grid
+    window = Window(win.col_off, win.row_off, win.width, win.height)
+    dst = subgrid(base, window)
     if lab.kind in FLOW_KINDS:
         info = plan.sources[region][str(lab.dem)]
-        base = plan.sources[region][win.grid_of].grid
-        dem, valid = _read_on(info, base, win, resampling="bilinear")
+        dem, valid = _read_on(info, base, window, resampling="bilinear")
         dx_rows, dy = cell_sizes_m(base, win.row_off, win.height)
         out = flow_labels(lab, dem, valid, dx_rows, dy)
     else:
         info = plan.label_sources[name][region]
-        values, valid = _read_on(
-            info, plan.sources[region][win.grid_of].grid, win, resampling="nearest"
-        )
+        values, valid = _read_on(info, base, window, resampling="nearest")
         if lab.codes is not None or lab.categorical:
             values = np.where(valid, values, 0)
         out = raster_label(lab, values, valid)

@@ -315,25 +315,13 @@ def _fill_modality(
     src = source_windows(sub, name)
     c0, r0 = src.col_off, src.row_off
     if task.mode != "resample":
-        # Windows of one size, read straight into the task's arrays (a region's rows
-        # are contiguous in a task, so this is a view).
-        with POOL.lease(info) as reader:  # this thread's own handle
-            if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-                sl = slice(int(pos[0]), int(pos[-1]) + 1)
-                reader.read_into(c0, r0, data[sl], mask[sl])
-            else:
-                d, m = data[pos], mask[pos]
-                reader.read_into(c0, r0, d, m)
-                data[pos], mask[pos] = d, m
+        _read_rows(info, c0, r0, data, mask, pos)
         return
     ref, dst_windows = _output_windows(task, sub, infos, spec)
     shift = whole_pixel_shift(info.grid, ref) if spec.resampling in KERNELS else None
     if shift is not None:  # the reference grid's own pixels: every kernel is a copy
-        d, m = data[pos], mask[pos]
-        with POOL.lease(info) as reader:
-            reader.read_into(dst_windows.col_off + shift[0], dst_windows.row_off + shift[1], d, m)
-        d[~np.broadcast_to(m[:, None], d.shape)] = spec.fill_value  # as warped pixels are
-        data[pos], mask[pos] = d, m
+        cols, rows = dst_windows.col_off + shift[0], dst_windows.row_off + shift[1]
+        _read_rows(info, cols, rows, data, mask, pos, fill=spec.fill_value)
         return
     with POOL.lease(info) as reader:
         blocks = reader.read_windows(src)
@@ -347,6 +335,32 @@ def _fill_modality(
             dtype=np.dtype(spec.dtype),
             fill=spec.fill_value,
         )
+
+
+def _read_rows(
+    info: RasterInfo,
+    cols: np.ndarray,
+    rows: np.ndarray,
+    data: np.ndarray,
+    mask: np.ndarray,
+    pos: np.ndarray,
+    *,
+    fill: float | None = None,
+) -> None:
+    """Windows of one size at ``cols``/``rows`` read into rows ``pos`` of the task's arrays.
+
+    A region's rows are contiguous in a task, so they are read straight into a view;
+    with ``fill``, invalid pixels get it (as warped pixels do).
+    """
+    contiguous = len(pos) and pos[-1] - pos[0] + 1 == len(pos)
+    at = slice(int(pos[0]), int(pos[-1]) + 1) if contiguous else pos
+    d, m = (data[at], mask[at]) if contiguous else (data[pos], mask[pos])
+    with POOL.lease(info) as reader:  # this thread's own handle
+        reader.read_into(cols, rows, d, m)
+    if fill is not None:
+        d[~np.broadcast_to(m[:, None], d.shape)] = fill
+    if not contiguous:  # a copy: written back
+        data[pos], mask[pos] = d, m
 
 
 def _fill_label(
@@ -374,14 +388,7 @@ def _fill_label(
     win = task.label_windows[name][rid]
     cols = ws.col_off - win.col_off
     rows = ws.row_off - win.row_off
-    with POOL.lease(region_label_info(Path(task.root), name, rid)) as reader:
-        if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
-            sl = slice(int(pos[0]), int(pos[-1]) + 1)
-            reader.read_into(cols, rows, data[sl], mask[sl])
-        else:
-            d, m = data[pos], mask[pos]
-            reader.read_into(cols, rows, d, m)
-            data[pos], mask[pos] = d, m
+    _read_rows(region_label_info(Path(task.root), name, rid), cols, rows, data, mask, pos)
 
 
 def _fill_vector(
