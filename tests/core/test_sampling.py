@@ -132,7 +132,8 @@ def _exact(src: Grid, ref: Grid, win: Window) -> tuple[np.ndarray, np.ndarray]:
     )
     x, y = ref.transform.a * c + ref.transform.c, ref.transform.e * r + ref.transform.f
     sx, sy = Transformer.from_crs(ref.crs, src.crs, always_xy=True).transform(x, y)
-    return src.to_colrow(sx, sy)
+    with np.errstate(invalid="ignore"):  # PROJ's inf where it has no answer
+        return src.to_colrow(sx, sy)
 
 
 windows = st.builds(
@@ -182,6 +183,30 @@ def test_positions_outside_projs_domain_are_invalid_not_garbage() -> None:
     data = np.ones((1, 10, 10))
     _, ok = sample(data, np.ones((10, 10), bool), pos.cols, pos.rows, "bilinear")
     assert not ok.any()
+
+
+def test_points_proj_cannot_transform_are_nan_and_invalid_the_rest_exact() -> None:
+    # an orthographic source sees one hemisphere: PROJ returns inf for longitudes past 90
+    ortho = norm_crs("+proj=ortho +lat_0=0 +lon_0=0 +datum=WGS84 +units=m")
+    src = Grid(ortho, Affine(20_000, 0, -6.4e6, 0, -20_000, 6.4e6), 640, 640)
+    ref = Grid(norm_crs("EPSG:4326"), Affine(0.5, 0, 60, 0, -0.5, 10), 120, 40)
+    win = Window(0, 0, 120, 40)  # longitudes 60..120: the limb at 90 crosses the window
+    pos = source_positions(src, ref, win)
+    lon = 60 + (np.arange(120) + 0.5) * 0.5
+    beyond = np.broadcast_to(lon > 90, (40, 120))
+    assert np.isnan(pos.cols[beyond]).all() and np.isnan(pos.rows[beyond]).all()
+    cols, rows = _exact(src, ref, win)
+    seen = ~beyond & np.isfinite(cols)
+    assert seen.sum() > 1000  # the mesh failed: every seen pixel was transformed exactly
+    np.testing.assert_allclose(pos.cols[seen], cols[seen], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(pos.rows[seen], rows[seen], rtol=0, atol=1e-9)
+    block = Block(0, 0, np.ones((1, 640, 640)), np.ones((640, 640), dtype=bool))
+    got, ok = warp_window(
+        block, src, ref, win, resampling="bilinear", dtype=np.dtype("f8"), fill=-9
+    )
+    assert not ok[beyond].any() and (got[0][beyond] == -9).all()
+    assert ok[:, lon < 80].all()
+    np.testing.assert_allclose(got[0][ok], 1.0, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel", ["bilinear", "cubic", "nearest"])
@@ -267,3 +292,55 @@ def test_conformal_pairs_are_checked_at_cell_edges_too(ref_px: float) -> None:
     sx, sy = Transformer.from_crs(utm, merc, always_xy=True).transform(ex, ey)
     cols, rows = src.to_colrow(sx, sy)
     assert max(np.abs(pos.cols - cols).max(), np.abs(pos.rows - rows).max()) <= TOLERANCE_PX
+
+
+def test_downsampling_anywhere_in_a_striped_window_sends_all_of_it_to_gdal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import geoharmony.io.warp as warp
+
+    # Web Mercator stretches rows with latitude: a geographic window from the equator to
+    # 60 S spans 0.9 Mercator pixels per pixel at its top and 1.8 at its bottom
+    merc, geo = norm_crs("EPSG:3857"), norm_crs("EPSG:4326")
+    step = 0.05
+    px = 6_378_137.0 * np.radians(step) / 0.9
+    src = Grid(merc, Affine(px, 0, 0, 0, -px, 200_000), 900, 2400)
+    ref = Grid(geo, Affine(step, 0, 0.5, 0, -step, 0), 100, 1200)
+    rng = np.random.default_rng(5)
+    block = Block(0, 0, rng.normal(size=(1, 2400, 900)), np.ones((2400, 900), dtype=bool))
+    win = Window(0, 0, 100, 1200)
+    monkeypatch.setattr(warp, "STRIP_PIXELS", 100 * 50)
+    assert source_positions(src, ref, warp._strips(win)[0]).span <= warp.MAX_SPAN
+    assert source_positions(src, ref, warp._strips(win)[-1]).span > 1.5
+    got = warp_window(block, src, ref, win, resampling="bilinear", dtype=np.dtype("f8"), fill=-1)
+    gdal = warp_block(
+        block, src, subgrid(ref, win), resampling="bilinear", dtype=np.dtype("f8"), fill=-1
+    )
+    np.testing.assert_array_equal(got[1], gdal[1])
+    np.testing.assert_array_equal(got[0], gdal[0])
+
+
+def test_each_strip_samples_only_the_rows_its_kernels_reach() -> None:
+    import geoharmony.io.warp as warp
+
+    src, ref = _albers_ref(10.0)
+    block = Block(5, 7, np.zeros((2, 400, 400)), np.ones((400, 400), dtype=bool))
+    pos = source_positions(src, ref, Window(90, 110, 70, 5))
+    part = warp._crop(block, pos)
+    assert part.data.shape[1] < 20 and part.data.shape[2] < 40
+    assert np.shares_memory(part.data, block.data)
+    c, r = pos.cols - part.col_off, pos.rows - part.row_off
+    h, w = part.valid.shape
+    assert c.min() >= 2 and r.min() >= 2 and c.max() <= w - 2 and r.max() <= h - 2
+
+
+@pytest.mark.parametrize("dtype", ["i8", "u8", "i4", "u1"])
+def test_integer_outputs_saturate_at_their_limits_without_wrapping(dtype: str) -> None:
+    import geoharmony.io.warp as warp
+
+    info = np.iinfo(dtype)
+    out = np.array([[[-1e30, 1e30, float(info.max) * 2, -5.4, 3.6]]])
+    got = warp._cast(out, np.ones((1, 5), dtype=bool), np.dtype(dtype), 0)
+    assert got[0, 0, 0] <= info.min + 2**11 and got[0, 0, 0] >= info.min
+    assert got[0, 0, 1] >= info.max - 2**11 and got[0, 0, 2] == got[0, 0, 1]
+    assert got[0, 0, 3] == max(-5, info.min) and got[0, 0, 4] == 4

@@ -145,7 +145,11 @@ def _exact(src: Grid, ref: Grid, cc: np.ndarray, rr: np.ndarray) -> tuple[np.nda
     t = ref.transform
     x, y = t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
     sx, sy = transformer(ref.crs, src.crs).transform(x, y, errcheck=False)
-    cols, rows = src.to_colrow(np.asarray(sx), np.asarray(sy))
+    sx, sy = np.asarray(sx, dtype=np.float64), np.asarray(sy, dtype=np.float64)
+    unknown = ~(np.isfinite(sx) & np.isfinite(sy))  # PROJ's inf: no answer there
+    sx[unknown] = np.nan
+    sy[unknown] = np.nan
+    cols, rows = src.to_colrow(sx, sy)
     bad = ~(np.isfinite(cols) & np.isfinite(rows))
     cols[bad] = np.nan
     rows[bad] = np.nan

@@ -47,17 +47,48 @@ def warp_window(
     """
     if resampling in KERNELS:
         strips = _strips(window)
-        first = source_positions(src, ref, strips[0])
-        if resampling == "nearest" or first.span <= MAX_SPAN:
-            parts = [
-                _sample(block, first if k == 0 else source_positions(src, ref, w), resampling)
-                for k, w in enumerate(strips)
-            ]
+        parts = []
+        for strip in strips:
+            pos = source_positions(src, ref, strip)
+            if resampling != "nearest" and pos.span > MAX_SPAN:
+                break  # downsampling somewhere in the window: GDAL warps all of it
+            part = block if len(strips) == 1 else _crop(block, pos)
+            parts.append(_sample(part, pos, resampling))
+        else:
             out = np.concatenate([p[0] for p in parts], axis=1)
             valid = np.concatenate([p[1] for p in parts], axis=0)
             return _cast(out, valid, dtype, fill), valid
     return warp_block(
         block, src, subgrid(ref, window), resampling=resampling, dtype=dtype, fill=fill
+    )
+
+
+#: Source pixels a kernel reaches beyond its position's pixel (cubic: 2), plus one.
+_REACH = 3
+
+
+def _crop(block: Block, pos: Positions) -> Block:
+    """The part of ``block`` a strip's kernels can reach (a view; the same samples).
+
+    Taps outside the original block stay outside the crop, so validity is unchanged; a
+    region's large label window is warped strip by strip without each strip's kernel
+    temporaries spanning the whole block.
+    """
+    ok = np.isfinite(pos.cols) & np.isfinite(pos.rows)
+    if not ok.any():
+        return block
+    h, w = block.valid.shape
+    c = pos.cols[ok] - block.col_off
+    r = pos.rows[ok] - block.row_off
+    c0 = int(np.clip(np.floor(c.min()) - _REACH, 0, w))
+    c1 = int(np.clip(np.ceil(c.max()) + _REACH, c0, w))
+    r0 = int(np.clip(np.floor(r.min()) - _REACH, 0, h))
+    r1 = int(np.clip(np.ceil(r.max()) + _REACH, r0, h))
+    return Block(
+        block.col_off + c0,
+        block.row_off + r0,
+        block.data[:, r0:r1, c0:c1],
+        block.valid[r0:r1, c0:c1],
     )
 
 
@@ -93,12 +124,25 @@ def _sample(block: Block, pos: Positions, resampling: str) -> tuple[np.ndarray, 
 def _cast(out: np.ndarray, valid: np.ndarray, dtype: np.dtype, fill: float) -> np.ndarray:
     """Warped float64 values in ``dtype`` (integers rounded and clipped), ``fill`` where invalid."""
     if dtype.kind in "iu":
-        info = np.iinfo(dtype)
         np.rint(out, out=out)
-        np.clip(out, info.min, info.max, out=out)
+        np.clip(out, *_float_bounds(dtype), out=out)
     if not valid.all():
         out[:, ~valid] = fill
     return out.astype(dtype)
+
+
+def _float_bounds(dtype: np.dtype) -> tuple[float, float]:
+    """The widest float64 range that casts into integer ``dtype`` without wrapping.
+
+    ``float(2**63 - 1)`` rounds up to 2**63, which int64 cannot hold: step below it.
+    """
+    info = np.iinfo(dtype)
+    lo, hi = float(info.min), float(info.max)
+    if int(hi) > info.max:
+        hi = float(np.nextafter(hi, -np.inf))
+    if int(lo) < info.min:
+        lo = float(np.nextafter(lo, np.inf))
+    return lo, hi
 
 
 def warp_block(
