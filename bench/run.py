@@ -154,6 +154,21 @@ def m_extract(workers: int) -> Any:
     return run
 
 
+def m_extract_one_thread(a: Area) -> None:
+    """One worker with one GDAL decode thread: the baseline of parallel efficiency."""
+    import geoharmony as gh
+
+    saved = os.environ.get("GDAL_NUM_THREADS")
+    os.environ["GDAL_NUM_THREADS"] = "1"  # wins over the single-process ALL_CPUS default
+    try:
+        gh.extract(a.cfg, out=a.out, workers=1, progress=False)
+    finally:
+        if saved is None:
+            del os.environ["GDAL_NUM_THREADS"]
+        else:
+            os.environ["GDAL_NUM_THREADS"] = saved
+
+
 def m_extract_resample(workers: int) -> Any:
     def run(a: Area) -> None:
         import geoharmony as gh
@@ -189,6 +204,38 @@ def m_e2e_floor(workers: int, compression: str) -> Any:
         return floor.e2e_floor(a.runs, a.patches, a.n, compression, workers, a.tmp)
 
     return run
+
+
+def _targets(a: Area, s: Any, methods: list[Any], nb: Any, e2e_fl: Any, workers: int) -> None:
+    """Issue 8's speed targets for this area, from this run's medians."""
+    default = s(f"geoharmony extract -> zarr, {workers} workers", a)
+    one = s(methods[12][0], a)
+    loop = s(methods[11][0], a)
+    rows = [
+        (">= 7x the notebook", f"{default.rate / nb.rate:.2f}x", default.rate / nb.rate >= 7),
+        (
+            ">= 80 % of the end-to-end floor",
+            f"{100 * default.rate / e2e_fl.rate:.0f} %",
+            default.rate >= 0.8 * e2e_fl.rate,
+        ),
+        (
+            f"{workers} workers >= 1.8x 1 worker with 1 decode thread",
+            f"{default.rate / one.rate:.2f}x",
+            default.rate >= 1.8 * one.rate,
+        ),
+        (
+            "resample >= 100 patches/s per core (task loop, 1 process)",
+            f"{loop.rate:.1f}",
+            loop.rate >= 100,
+        ),
+    ]
+    print(f"{a.name}: issue 8's targets")
+    print()
+    print("| target | this run | met |")
+    print("|---|---:|---|")
+    for name, value, ok in rows:
+        print(f"| {name} | {value} | {'yes' if ok else 'no'} |")
+    print()
 
 
 def measure(
@@ -486,10 +533,11 @@ def main() -> None:
         ("geoharmony extract -> zarr, resample mode, 1 worker", m_extract_resample(1), _clear),
         (f"geoharmony extract -> zarr, resample mode, {W} workers", m_extract_resample(W), _clear),
         ("geoharmony resample task loop, 1 process (per core)", m_resample_tasks, None),
+        ("geoharmony extract -> zarr, 1 worker, 1 decode thread", m_extract_one_thread, _clear),
     ]
     series = {(m, a.name): Series(m, a.name, a.n) for m, _, _ in methods for a in areas}
     # Which floor each row is compared with: decode floor, or end-to-end over 1 or W cores.
-    REF_OF.update({methods[i][0]: "e2e1" for i in (5, 7)})
+    REF_OF.update({methods[i][0]: "e2e1" for i in (5, 7, 12)})
     REF_OF.update({methods[i][0]: "e2eW" for i in (6, 8)})
     meter = LoadMeter()
     # Warm-up (untimed): page cache, imports, the fork server of the worker pool.
@@ -607,6 +655,7 @@ def main() -> None:
                     f"{fmt(rate / tg2_rate, 2)} | {fmt(100 * rate / floor_d.rate, 0)} % | - |"
                 )
         print()
+        _targets(a, s, methods, nb, e2e_fl, W)
     if not tg:
         print(f"TorchGeo: {tg_reason}")
     else:

@@ -9,7 +9,6 @@ the task count as done for a resumed run.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,7 @@ from geoharmony.geometry.grid import Grid, _unit_factor
 from geoharmony.geometry.sampling import KERNELS, whole_pixel_shift
 from geoharmony.geometry.window import Windows, subgrid
 from geoharmony.io.atomic import write_json_atomic
-from geoharmony.io.gdal_env import gdal_env
+from geoharmony.io.gdal_env import decode_thread_count, gdal_env
 from geoharmony.io.pool import POOL
 from geoharmony.io.raster_info import RasterInfo
 from geoharmony.io.warp import warp_window
@@ -152,10 +151,12 @@ def read_task(
                         raise fail_fast_error(failure(rid, name, info, exc)) from exc
                     failed.setdefault(rid, failure(rid, name, info, exc))
 
-    if decode_threads == "ALL_CPUS" and len(jobs) > 1 and task.mode != "resample":
+    threads = decode_thread_count(decode_threads)
+    if threads > 1 and len(jobs) > 1 and task.mode != "resample":
         # The only worker: modalities are read concurrently too (GDAL and numpy copies
         # release the GIL; each raster's reader is used by one thread at a time).
-        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as ex:
+        # GDAL_NUM_THREADS=1 in the environment means one thread for this too.
+        with ThreadPoolExecutor(max_workers=min(len(jobs), threads)) as ex:
             list(ex.map(fill, jobs))
     else:
         for job in jobs:

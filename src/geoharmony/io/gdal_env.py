@@ -97,6 +97,23 @@ def gdal_env(decode_threads: str | None = None) -> rasterio.Env:
     return rasterio.Env(**options)
 
 
+def decode_thread_count(decode_threads: str | None = None) -> int:
+    """How many threads decode: the user's ``GDAL_NUM_THREADS``, else ``decode_threads``.
+
+    ``ALL_CPUS`` is the number of cores; no setting or an unreadable one is 1 (GDAL's
+    default). A single-process run reads modalities concurrently only when this is over 1.
+    """
+    value = os.environ.get("GDAL_NUM_THREADS", decode_threads)
+    if value is None:
+        return 1
+    if value.strip().upper() == "ALL_CPUS":
+        return os.cpu_count() or 1
+    try:
+        return max(int(value), 1)
+    except ValueError:
+        return 1
+
+
 def open_raster(path: str, *, remote: bool) -> Any:
     """``rasterio.open(path)``; a remote raster under :data:`REMOTE_OPEN_OPTIONS`.
 
