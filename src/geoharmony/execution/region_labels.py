@@ -38,10 +38,9 @@ from geoharmony.labels.region import (
     positives_per_window,
     raster_label,
     south_up,
-    window_transform,
 )
 from geoharmony.planning.config.labels import FLOW_KINDS
-from geoharmony.planning.plan import LabelWindow, Plan, _task_size, task_column, warp_margin
+from geoharmony.planning.plan import Plan, _task_size, task_column, warp_margin
 from geoharmony.planning.windows import region_windows
 
 #: Folder of the region label rasters inside a dataset.
@@ -52,12 +51,6 @@ def region_label_path(root: Path, name: str, region: str) -> Path:
     """Where a region's label raster lives in a dataset folder."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", region)
     return root / LABELS_DIR / name / f"{safe}.tif"
-
-
-def window_grid(plan: Plan, region: str, win: LabelWindow) -> Grid:
-    """The grid of a label window (a window of its modality's grid)."""
-    g = plan.sources[region][win.grid_of].grid
-    return Grid(g.crs, window_transform(g, win.col_off, win.row_off), win.width, win.height)
 
 
 def _read_on(

@@ -355,7 +355,7 @@ def _read_rows(
     """
     contiguous = len(pos) and pos[-1] - pos[0] + 1 == len(pos)
     at = slice(int(pos[0]), int(pos[-1]) + 1) if contiguous else pos
-    d, m = (data[at], mask[at]) if contiguous else (data[pos], mask[pos])
+    d, m = data[at], mask[at]
     with POOL.lease(info) as reader:  # this thread's own handle
         reader.read_into(cols, rows, d, m)
     if fill is not None:

@@ -147,13 +147,9 @@ def _exact(src: Grid, ref: Grid, cc: np.ndarray, rr: np.ndarray) -> tuple[np.nda
     sx, sy = transformer(ref.crs, src.crs).transform(x, y, errcheck=False)
     sx, sy = np.asarray(sx, dtype=np.float64), np.asarray(sy, dtype=np.float64)
     unknown = ~(np.isfinite(sx) & np.isfinite(sy))  # PROJ's inf: no answer there
-    sx[unknown] = np.nan
+    sx[unknown] = np.nan  # both coordinates: NaN reaches both columns and rows
     sy[unknown] = np.nan
-    cols, rows = src.to_colrow(sx, sy)
-    bad = ~(np.isfinite(cols) & np.isfinite(rows))
-    cols[bad] = np.nan
-    rows[bad] = np.nan
-    return cols, rows
+    return src.to_colrow(sx, sy)
 
 
 def _cell_means(v: np.ndarray) -> np.ndarray:
