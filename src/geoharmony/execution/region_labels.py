@@ -25,6 +25,7 @@ import shapely
 
 from geoharmony.geometry.footprint import to_crs, window_polygons
 from geoharmony.geometry.grid import Grid
+from geoharmony.geometry.sampling import whole_pixel_shift
 from geoharmony.geometry.window import Window, subgrid
 from geoharmony.io.manifest import sha256_file, write_json_atomic
 from geoharmony.io.raster_info import RasterInfo, read_info
@@ -63,18 +64,14 @@ def _read_on(
     """
     g = info.grid
     dst = subgrid(base, window)
-    inv = ~g.transform
-    c, r = inv @ (dst.transform.c, dst.transform.f)
-    aligned = (
-        g.crs == dst.crs
-        and tuple(g.transform)[:2] == tuple(dst.transform)[:2]
-        and tuple(g.transform)[3:5] == tuple(dst.transform)[3:5]
-        and abs(c - round(c)) < 1e-6
-        and abs(r - round(r)) < 1e-6
-    )
+    # the one "same lattice" rule of resample mode (tasks use it too), so a region's label
+    # is read where its patches are copied, and warped where they are warped
+    shift = whole_pixel_shift(g, base)
     with RasterReader(dataclasses.replace(info, bands=(1,))) as reader:
-        if aligned:
-            b = reader.read_block(round(c), round(r), dst.width, dst.height)
+        if shift is not None:
+            b = reader.read_block(
+                window.col_off + shift[0], window.row_off + shift[1], dst.width, dst.height
+            )
             return b.data[0], b.valid
         poly = window_polygons(
             dst, np.array([0]), np.array([0]), dst.width, dst.height, points_per_edge=16
