@@ -206,12 +206,12 @@ def m_e2e_floor(workers: int, compression: str) -> Any:
     return run
 
 
-def _targets(a: Area, s: Any, methods: list[Any], nb: Any, e2e_fl: Any, workers: int) -> None:
+def _targets(a: Area, s: Any, N: dict[str, str], nb: Any, e2e_fl: Any, workers: int) -> None:
     """Issue 8's speed targets for this area, from this run's medians."""
-    default = s(f"geoharmony extract -> zarr, {workers} workers", a)
-    one = s(methods[12][0], a)
-    loop = s(methods[11][0], a)
-    rows = [
+    default = s(N["extract_w"], a)
+    one = s(N["extract_1_thread"], a)
+    loop = s(N["resample_loop"], a)
+    targets = [
         (">= 7x the notebook", f"{default.rate / nb.rate:.2f}x", default.rate / nb.rate >= 7),
         (
             ">= 80 % of the end-to-end floor",
@@ -233,7 +233,7 @@ def _targets(a: Area, s: Any, methods: list[Any], nb: Any, e2e_fl: Any, workers:
     print()
     print("| target | this run | met |")
     print("|---|---:|---|")
-    for name, value, ok in rows:
+    for name, value, ok in targets:
         print(f"| {name} | {value} | {'yes' if ok else 'no'} |")
     print()
 
@@ -523,25 +523,44 @@ def main() -> None:
         )
     comp = areas[0].cfg.output.compression
 
-    methods: list[tuple[str, Any, Any]] = [
-        ("notebook (open per patch, boundless)", m_notebook, None),
-        ("notebook, files opened once", m_notebook_once, None),
-        ("geoharmony read into memory, 1 process", m_read, None),
-        ("decode floor, 1 process (GDAL 1 thread)", m_floor("1"), None),
-        ("decode floor, 1 process (GDAL ALL_CPUS)", m_floor("ALL_CPUS"), None),
-        ("geoharmony extract -> zarr, 1 worker", m_extract(1), _clear),
-        (f"geoharmony extract -> zarr, {W} workers", m_extract(W), _clear),
-        ("end-to-end floor, 1 process", m_e2e_floor(1, comp), None),
-        (f"end-to-end floor, {W} processes", m_e2e_floor(W, comp), None),
-        ("geoharmony extract -> zarr, resample mode, 1 worker", m_extract_resample(1), _clear),
-        (f"geoharmony extract -> zarr, resample mode, {W} workers", m_extract_resample(W), _clear),
-        ("geoharmony resample task loop, 1 process (per core)", m_resample_tasks, None),
-        ("geoharmony extract -> zarr, 1 worker, 1 decode thread", m_extract_one_thread, _clear),
-    ]
+    # Rows by key: the tables and targets name the rows they compare, not their positions.
+    rows: dict[str, tuple[str, Any, Any]] = {
+        "notebook": ("notebook (open per patch, boundless)", m_notebook, None),
+        "notebook_once": ("notebook, files opened once", m_notebook_once, None),
+        "read": ("geoharmony read into memory, 1 process", m_read, None),
+        "floor_1": ("decode floor, 1 process (GDAL 1 thread)", m_floor("1"), None),
+        "floor_all": ("decode floor, 1 process (GDAL ALL_CPUS)", m_floor("ALL_CPUS"), None),
+        "extract_1": ("geoharmony extract -> zarr, 1 worker", m_extract(1), _clear),
+        "extract_w": (f"geoharmony extract -> zarr, {W} workers", m_extract(W), _clear),
+        "e2e_1": ("end-to-end floor, 1 process", m_e2e_floor(1, comp), None),
+        "e2e_w": (f"end-to-end floor, {W} processes", m_e2e_floor(W, comp), None),
+        "resample_1": (
+            "geoharmony extract -> zarr, resample mode, 1 worker",
+            m_extract_resample(1),
+            _clear,
+        ),
+        "resample_w": (
+            f"geoharmony extract -> zarr, resample mode, {W} workers",
+            m_extract_resample(W),
+            _clear,
+        ),
+        "resample_loop": (
+            "geoharmony resample task loop, 1 process (per core)",
+            m_resample_tasks,
+            None,
+        ),
+        "extract_1_thread": (
+            "geoharmony extract -> zarr, 1 worker, 1 decode thread",
+            m_extract_one_thread,
+            _clear,
+        ),
+    }
+    methods = list(rows.values())
+    N = {key: row[0] for key, row in rows.items()}
     series = {(m, a.name): Series(m, a.name, a.n) for m, _, _ in methods for a in areas}
     # Which floor each row is compared with: decode floor, or end-to-end over 1 or W cores.
-    REF_OF.update({methods[i][0]: "e2e1" for i in (5, 7, 12)})
-    REF_OF.update({methods[i][0]: "e2eW" for i in (6, 8)})
+    REF_OF.update({N[k]: "e2e1" for k in ("extract_1", "e2e_1", "extract_1_thread")})
+    REF_OF.update({N[k]: "e2eW" for k in ("extract_w", "e2e_w")})
     meter = LoadMeter()
     # Warm-up (untimed): page cache, imports, the fork server of the worker pool.
     print("warm-up ...", flush=True)
@@ -626,10 +645,10 @@ def main() -> None:
     )
     print()
     for a in areas:
-        nb = s(methods[0][0], a)
-        fl1, fl2 = s(methods[3][0], a), s(methods[4][0], a)
+        nb = s(N["notebook"], a)
+        fl1, fl2 = s(N["floor_1"], a), s(N["floor_all"], a)
         floor_d = fl1 if fl1.wall <= fl2.wall else fl2
-        e2e_fl = s(methods[8][0], a)
+        e2e_fl = s(N["e2e_w"], a)
         tg2 = tg.get((a.name, 2))
         tg2_rate = (tg2["n"] / statistics.median(tg2["times"])) if tg2 else float("nan")
         print(f"### {a.name} x {a.name}: {a.n} patches")
@@ -639,7 +658,7 @@ def main() -> None:
         for name, _, _ in methods:
             x = s(name, a)
             kind = REF_OF.get(name, "decode")
-            ref = {"decode": floor_d, "e2e1": s(methods[7][0], a), "e2eW": e2e_fl}[kind]
+            ref = {"decode": floor_d, "e2e1": s(N["e2e_1"], a), "e2eW": e2e_fl}[kind]
             pct = 100 * x.rate / ref.rate
             print(
                 f"| {name} | {fmt(x.wall, 3)} | {fmt(x.rate)} | {fmt(x.mbps)} | "
@@ -658,7 +677,7 @@ def main() -> None:
                     f"{fmt(rate / tg2_rate, 2)} | {fmt(100 * rate / floor_d.rate, 0)} % | - |"
                 )
         print()
-        _targets(a, s, methods, nb, e2e_fl, W)
+        _targets(a, s, N, nb, e2e_fl, W)
     if not tg:
         print(f"TorchGeo: {tg_reason}")
     else:
@@ -674,12 +693,12 @@ def main() -> None:
             print(f"TorchGeo: {tg_reason}")
     print()
     for a in areas:
-        x = s(f"geoharmony extract -> zarr, {W} workers", a)
+        x = s(N["extract_w"], a)
         print(
             f"{a.name}: first {W}-worker run of this process (fork server start, imports): "
             f"{first_pool.get(a.name, float('nan')):.2f} s vs median {x.wall:.2f} s"
         )
-        f = s(methods[8][0], a)
+        f = s(N["e2e_w"], a)
         if f.extra:
             med = {k: statistics.median(v) for k, v in f.extra.items()}
             print(
@@ -694,14 +713,14 @@ def main() -> None:
         print("| area | method | s | patches/s | x notebook | % of floor |")
         print("|---|---|---:|---:|---:|---:|")
         for a in areas:
-            nb = cold[(methods[0][0], a.name)]
-            fl = cold[(methods[3][0], a.name)]
-            ef = cold[(methods[8][0], a.name)]
+            nb = cold[(N["notebook"], a.name)]
+            fl = cold[(N["floor_1"], a.name)]
+            ef = cold[(N["e2e_w"], a.name)]
             for (name, an), x in cold.items():
                 if an != a.name:
                     continue
                 kind = REF_OF.get(name, "decode")
-                ref = {"decode": fl, "e2e1": cold[(methods[7][0], a.name)], "e2eW": ef}[kind]
+                ref = {"decode": fl, "e2e1": cold[(N["e2e_1"], a.name)], "e2eW": ef}[kind]
                 print(
                     f"| {a.name} | {name} | {fmt(x.wall, 3)} | {fmt(x.rate)} | "
                     f"{fmt(x.rate / nb.rate, 2)} | {fmt(100 * x.rate / ref.rate, 0)} % |"
