@@ -6,6 +6,8 @@ unless ``--debug``); 1 anything else.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from geoharmony.cli import commands, viz_commands
@@ -31,5 +33,22 @@ for _cmd in (*commands.COMMANDS, *viz_commands.COMMANDS):
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="geoharmony")
+    """Console-script entry point.
+
+    A usage error (a missing argument, a bad option value) is one line too, like every
+    other refusal, naming the command and where its help is; exit 2.
+    """
+    try:
+        rv = cli.main(prog_name="geoharmony", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "geoharmony"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"error: {where}: {message} (see {where} --help)", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -114,12 +115,22 @@ def _check_existing(
     return False
 
 
+#: The longest output folder name (bytes): its partial, lock and init names add ~50.
+MAX_OUTPUT_NAME_BYTES = 200
+
+
 def _prepare_parent(out: Path) -> None:
     """Create the output's parent folder, or say clearly why it cannot be written."""
     if out.exists() and not out.is_dir():
         raise OutputExistsError(
             f"{out}: the output path is a file, not a folder; "
             "choose another [output].path (nothing was written)"
+        )
+    if len(out.name.encode()) > MAX_OUTPUT_NAME_BYTES:
+        raise InputError(
+            f"{out.name[:24]}...: the output folder's name is {len(out.name.encode())} bytes "
+            f"long; at most {MAX_OUTPUT_NAME_BYTES} (its partial and lock files add a suffix "
+            "to it): choose a shorter [output].path (nothing was written)"
         )
     parent = out.parent
     try:
@@ -143,6 +154,15 @@ def _prepare_parent(out: Path) -> None:
             f"{parent}: the output's folder is not writable ({why}); "
             "choose a writable [output].path (nothing was written)"
         )
+    try:  # permissions do not tell everything (root; /proc; some network file systems)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{out.name[:32]}.probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"{parent}: cannot create files in the output's folder "
+            f"({exc.strerror or type(exc).__name__}); "
+            "choose a writable [output].path (nothing was written)"
+        ) from None
 
 
 def checked_plan(cfg: Config, plan: Plan | None = None) -> Plan:

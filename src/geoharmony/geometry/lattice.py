@@ -47,6 +47,23 @@ class Lattice:
 
         Returns flat int64 arrays in row-major lattice order.
         """
+        (i0, i1), (j0, j1) = self.covering_range(bounds)
+        ii, jj = np.meshgrid(
+            np.arange(i0, i1 + 1, dtype=np.int64),
+            np.arange(j0, j1 + 1, dtype=np.int64),
+            indexing="ij",
+        )
+        return ii.ravel(), jj.ravel()
+
+    def covering_count(self, bounds: tuple[float, float, float, float]) -> int:
+        """How many points :meth:`covering` returns, without making them."""
+        (i0, i1), (j0, j1) = self.covering_range(bounds)
+        return (i1 - i0 + 1) * (j1 - j0 + 1)
+
+    def covering_range(
+        self, bounds: tuple[float, float, float, float]
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((i0, i1), (j0, j1))``: the inclusive lattice rows and columns of :meth:`covering`."""
         xmin, ymin, xmax, ymax = bounds
         cols, rows = self.grid.to_colrow(
             np.array([xmin, xmax, xmax, xmin]), np.array([ymin, ymin, ymax, ymax])
@@ -56,9 +73,4 @@ class Lattice:
         j1 = math.ceil(cols.max() / s)
         i0 = math.floor((rows.min() - p) / s)
         i1 = math.ceil(rows.max() / s)
-        ii, jj = np.meshgrid(
-            np.arange(i0, i1 + 1, dtype=np.int64),
-            np.arange(j0, j1 + 1, dtype=np.int64),
-            indexing="ij",
-        )
-        return ii.ravel(), jj.ravel()
+        return (i0, i1), (j0, j1)

@@ -8,7 +8,10 @@ sidecars and a VRT the files it references. Editing any of them changes what is 
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
+
+from geoharmony.errors import InputError
 
 #: Sidecars of a shapefile (same stem, these extensions).
 SHAPEFILE_SIDECARS = (
@@ -17,6 +20,34 @@ SHAPEFILE_SIDECARS = (
 )  # fmt: skip
 #: Sidecars GDAL reads beside any dataset (the full name plus these suffixes).
 GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk", ".aux")
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def refuse_special(path: Path, what: str, where: str) -> None:
+    """Refuse a local input that is not a file or folder (opening a FIFO would hang).
+
+    Raises
+    ------
+    InputError
+        ``path`` is a named pipe, socket or device (symbolic links are followed).
+    """
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # missing or unreadable: the caller's own message
+        return
+    for test, kind in _SPECIAL:
+        if test(mode):
+            raise InputError(
+                f"{path}: the {what} ({where}) is {kind}, not a file; "
+                "give the path of a file on disk"
+            )
 
 
 def source_files(path: Path) -> list[Path]:

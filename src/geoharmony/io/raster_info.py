@@ -19,6 +19,7 @@ import rasterio
 from geoharmony.errors import InputError
 from geoharmony.geometry.grid import Grid
 from geoharmony.io.gdal_env import gdal_env, open_raster
+from geoharmony.io.inputs import refuse_special
 from geoharmony.io.remote import RemoteStamp, gdal_path, is_remote, probe
 from geoharmony.io.stac import StacAsset
 
@@ -152,6 +153,7 @@ def read_info(
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: raster not found ({where}); check the path")
+    refuse_special(path, "raster", where)
     if path.is_dir() and path.suffix.lower() not in (".zarr", ".gdb"):
         raise InputError(f"{path}: is a folder, not a raster file ({where}); check the path")
     if path.is_file() and path.stat().st_size == 0:
@@ -179,6 +181,12 @@ def _read_info(
             )
         if ds.transform.is_identity:
             raise InputError(f"{path}: the raster ({where}) has no geotransform")
+        if not math.isfinite(ds.transform.determinant) or ds.transform.determinant == 0:
+            raise InputError(
+                f"{path}: the raster's geotransform ({where}) has a zero or non-finite pixel "
+                f"size ({', '.join(f'{v:g}' for v in tuple(ds.transform)[:6])}); "
+                "fix the file (gdal_edit.py -a_ullr or -a_gt)"
+            )
         file_grid = Grid.from_dataset(ds)
         grid, flip_cols, flip_rows = file_grid.north_up()
         sel = bands or tuple(range(1, ds.count + 1))
@@ -195,6 +203,12 @@ def _read_info(
                 "select bands of one dtype"
             )
         dtype_sel = np.dtype(next(iter(dtypes)))
+        if dtype_sel.kind == "c":
+            raise InputError(
+                f"{path}: the raster ({where}) holds complex numbers ({dtype_sel.name}); "
+                "patches are real-valued: write its amplitude, phase or real and imaginary "
+                "parts as real bands first (e.g. gdal_calc.py or a VRT pixel function)"
+            )
         key = where.replace(".path", ".nodata")
         band_nod: tuple[float | None, ...] | None = None
         if nodata is not None:

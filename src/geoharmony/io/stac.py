@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geoharmony.errors import ConfigError, InputError
+from geoharmony.io.inputs import refuse_special
 from geoharmony.io.remote import host_of, http_url, is_remote
 
 
@@ -64,6 +65,7 @@ def _read_json(source: str, where: str) -> Any:
         except ValueError as exc:
             raise InputError(f"{url}: the STAC file ({where}) is not JSON ({exc})") from None
     path = Path(source)
+    refuse_special(path, "STAC file", where)
     if not path.is_file():
         raise InputError(f"{path}: STAC file not found ({where}); check the path")
     try:

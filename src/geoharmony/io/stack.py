@@ -18,6 +18,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import rasterio
+from affine import Affine
 
 from geoharmony.errors import InputError
 from geoharmony.io.atomic import write_text_atomic
@@ -80,10 +81,10 @@ def stack_vrt(paths: Sequence[Path | str], *, where: str) -> Path:
         ):
             if h[key] != first[key]:
                 raise InputError(
-                    f"{where}: {h['path']} and {first['path']} are not on one grid: {label} "
-                    f"{h[key]} != {first[key]}; stacked files must share CRS, transform, size "
-                    "and dtype (resample them onto one grid first, or declare separate "
-                    "modalities)"
+                    f"{where}: {h['path']} and {first['path']} are not on one grid: "
+                    f"{label} {_one_line(h[key])} != {_one_line(first[key])}; stacked files "
+                    "must share CRS, transform, size and dtype (resample them onto one grid "
+                    "first, or declare separate modalities)"
                 )
     ident = hashlib.sha256()
     for h in heads:
@@ -126,3 +127,10 @@ def _vrt(heads: list[dict[str, Any]]) -> str:
         ]
     lines.append("</VRTDataset>")
     return "\n".join(lines) + "\n"
+
+
+def _one_line(value: object) -> str:
+    """A header value for a message line (an ``Affine`` as its six numbers)."""
+    if isinstance(value, Affine):
+        return "(" + ", ".join(f"{v:g}" for v in tuple(value)[:6]) + ")"
+    return str(value)

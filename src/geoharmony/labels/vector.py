@@ -15,6 +15,7 @@ from rasterio.features import rasterize
 from geoharmony.errors import InputError
 from geoharmony.geometry.footprint import to_crs
 from geoharmony.geometry.grid import Grid, _unit_factor
+from geoharmony.io.inputs import refuse_special
 from geoharmony.planning.config import VectorSource
 from geoharmony.planning.study_area import local_metric_crs
 
@@ -49,6 +50,7 @@ def load_vector_layers(
     for src in sources:
         if not src.path.exists():
             raise InputError(f"{src.path}: vector label source not found ({where}); check the path")
+        refuse_special(src.path, "vector label source", where)
         try:
             gdf = gpd.read_file(src.path, layer=src.layer, where=src.where, bbox=mask)
         except Exception as exc:

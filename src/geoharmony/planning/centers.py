@@ -6,7 +6,7 @@ from pathlib import Path
 
 import shapely
 
-from geoharmony.errors import ConfigError
+from geoharmony.errors import ConfigError, GeoharmonyError, InputError
 from geoharmony.io.atomic import atomic_path
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
@@ -29,11 +29,20 @@ def write_centers(cfg: Config, out: Path | None, *, plan: Plan | None = None) ->
             f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}"
         )
     gdf = plan_frame(plan if plan is not None else compute_plan(cfg))
-    with atomic_path(out, mkdir=True) as tmp:
-        if ext in (".parquet", ".geoparquet"):
-            gdf.to_parquet(tmp, index=False)
-        else:
-            for col in [c for c in gdf.columns if c.endswith("_footprint")]:
-                gdf[col] = shapely.to_wkt(gdf[col].values, rounding_precision=9)
-            gdf.to_file(tmp, driver="GeoJSON")
+    try:
+        with atomic_path(out, mkdir=True) as tmp:
+            if ext in (".parquet", ".geoparquet"):
+                gdf.to_parquet(tmp, index=False)
+            else:
+                for col in [c for c in gdf.columns if c.endswith("_footprint")]:
+                    gdf[col] = shapely.to_wkt(gdf[col].values, rounding_precision=9)
+                gdf.to_file(tmp, driver="GeoJSON")
+    except OSError as exc:  # a read-only, full or pseudo file system: the file is not kept
+        if isinstance(exc, GeoharmonyError):
+            raise
+        why = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(
+            f"--out {out}: cannot write the centres file ({why}); "
+            "choose a writable path (nothing was written)"
+        ) from None
     return out, len(gdf)

@@ -39,7 +39,7 @@ from geoharmony.geometry.footprint import to_crs, transform_points, window_polyg
 from geoharmony.geometry.grid import Grid
 from geoharmony.geometry.lattice import Lattice
 from geoharmony.geometry.modes import finest, window_sizes
-from geoharmony.geometry.transforms import describe
+from geoharmony.geometry.transforms import crs_name, describe, transformer
 from geoharmony.geometry.window import nearest_windows
 from geoharmony.io.codec import same
 from geoharmony.io.inputs import source_files, stat_key
@@ -414,6 +414,43 @@ def _lonlat_bounds(region: Region) -> tuple[float, float, float, float]:
     return float(w), float(s), float(e), float(n)
 
 
+#: The most candidate centres one lattice may have (~16 B each in the arrays alone, plus
+#: the keep rule's geometry tests): beyond it planning would exhaust memory.
+MAX_CANDIDATES = 50_000_000
+
+
+def _check_transformable(
+    regions: list[Region], sources: dict[str, dict[str, RasterInfo]], reference: str
+) -> None:
+    """Refuse a raster whose CRS PROJ cannot relate to the boundary's or the reference's.
+
+    A local (engineering) CRS has no transformation to any other: without this check the
+    first window computation fails with PROJ's bare "Error creating Transformer".
+    """
+    seen: set[tuple[int, int]] = set()
+    for r in regions:
+        infos = sources[r.id]
+        ref_crs = infos[reference].grid.crs
+        for name, info in infos.items():
+            if info.missing:
+                continue
+            for what, crs in (("the boundary", r.crs), (f"[modalities.{reference}]", ref_crs)):
+                pair = (id(crs), id(info.grid.crs))
+                if pair in seen or crs == info.grid.crs:
+                    continue
+                seen.add(pair)
+                try:
+                    transformer(crs, info.grid.crs)
+                except Exception as exc:  # pyproj.ProjError or CRSError: the same to a user
+                    raise InputError(
+                        f"{info.path}: [modalities.{name}]'s CRS ({crs_name(info.grid.crs)}) "
+                        f"cannot be related to the CRS of {what} ({crs_name(crs)}): "
+                        f"{str(exc).strip() or type(exc).__name__}; a local or engineering "
+                        "CRS has no transformation: assign the raster its real CRS "
+                        "(gdal_edit.py -a_srs EPSG:XXXX)"
+                    ) from None
+
+
 def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
     """Decide every patch and window (see module docstring). No pixels are read."""
     regions = load_regions(cfg.study_area) if regions is None else regions
@@ -432,6 +469,7 @@ def compute_plan(cfg: Config, *, regions: list[Region] | None = None) -> Plan:
             'the patches), so on_missing = "masked" cannot apply to it; use "skip_region"'
         )
     _check_orientation(cfg, reference, sources)
+    _check_transformable(regions, sources, reference)
     ground = ground_resolutions(regions, sources)
     outputs = _output_specs(cfg, reference, sources, regions, ground)
 
@@ -656,8 +694,16 @@ def _plan_group(
             f"{cfg.study_area.boundary}: region(s) {', '.join(r.id for r in members)} cannot "
             f"be transformed into the reference raster's CRS ({ref.crs.to_string()})"
         )
-    ii, jj = lat.covering(tuple(shapely.bounds(union_ref)))
-    n_cand = len(ii)
+    box = tuple(shapely.bounds(union_ref))
+    n_cand = lat.covering_count(box)  # type: ignore[arg-type]
+    if n_cand > MAX_CANDIDATES:
+        raise ConfigError(
+            f"{cfg.source}: [grid].stride = {cfg.grid.stride} px places {n_cand:,} candidate "
+            f"patch centres over the study area's extent, more than the {MAX_CANDIDATES:,} "
+            "one plan can hold in memory; use a larger [grid].stride or patch_size, or a "
+            "smaller study area (nothing was written)"
+        )
+    ii, jj = lat.covering(box)  # type: ignore[arg-type]
     kept = _keep(cfg, lat, union_ref, ii, jj)
     ii, jj = ii[kept], jj[kept]
     cx, cy = lat.xy(ii, jj)

@@ -18,6 +18,7 @@ from pyproj import CRS
 
 from geoharmony.errors import ConfigError, GeometryRepairedWarning, InputError
 from geoharmony.geometry.footprint import to_crs
+from geoharmony.io.inputs import refuse_special
 from geoharmony.planning.config import StudyAreaConfig
 
 
@@ -84,6 +85,7 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
     path = cfg.boundary
     if not path.exists():
         raise InputError(f"{path}: boundary file not found ({where_key}.boundary); check the path")
+    refuse_special(path, "boundary file", f"{where_key}.boundary")
     try:
         gdf = gpd.read_file(path, layer=cfg.layer, where=cfg.where)
     except Exception as exc:  # pyogrio raises several types; all mean the same to a user
@@ -116,12 +118,22 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
         raise InputError(f"{path}: every boundary feature has an empty geometry")
     keep = ~empty
     gdf = gdf.loc[keep]
+    _check_coordinates(path, gdf, crs)
     geoms = _repair(np.asarray(gdf.geometry.values, dtype=object), path, gdf, cfg.id_field)
     try:
         polys = np.array([_polygonal(g) for g in geoms], dtype=object)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
 
+    if cfg.id_field is not None:
+        missing = np.flatnonzero(gdf[cfg.id_field].isna().to_numpy())
+        if len(missing):
+            raise InputError(
+                f"{path}: {len(missing)} feature(s) have no value for {where_key}.id_field = "
+                f"{cfg.id_field!r} (the first: feature {gdf.index[missing[0]]}); give every "
+                f"feature an id, or drop them with {where_key}.where = "
+                f'"{cfg.id_field} IS NOT NULL"'
+            )
     if cfg.id_field is None:
         groups: dict[str, list[Any]] = {"all": list(polys)}
     else:
@@ -158,6 +170,24 @@ def load_regions(cfg: StudyAreaConfig, *, where_key: str = "[study_area]") -> li
     return regions
 
 
+#: The longest region id (bytes): ids name files, with room for a prefix and suffix.
+MAX_ID_BYTES = 128
+
+
+def _check_coordinates(path: Any, gdf: Any, crs: CRS) -> None:
+    """Refuse a geographic boundary whose coordinates are not longitudes and latitudes."""
+    if not crs.is_geographic:
+        return
+    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+    # vector files are read as (x, y) = (longitude, latitude), whatever the CRS's axis order
+    if not np.isfinite((x0, y0, x1, y1)).all() or y0 < -90.0 or y1 > 90.0:
+        raise InputError(
+            f"{path}: the boundary's CRS ({crs.name}) is geographic but its coordinates "
+            f"span ({x0:g}, {y0:g}) to ({x1:g}, {y1:g}): latitudes must lie in -90..90; "
+            "the file's CRS is probably wrong (projected coordinates labelled as degrees?)"
+        )
+
+
 def _check_ids(path: Any, groups: dict[str, Any], id_field: str | None, where_key: str) -> None:
     """Region ids name files (``{id}`` paths) and patch ids: refuse unsafe or colliding ones."""
     seen: dict[str, str] = {}
@@ -168,6 +198,12 @@ def _check_ids(path: Any, groups: dict[str, Any], id_field: str | None, where_ke
                 f"{path}: region id {rid!r} ({where_key}.id_field = {id_field!r}) is not "
                 "usable as a file name ({id} in paths would leave the folder); "
                 "fix the attribute values"
+            )
+        if len(safe.encode()) > MAX_ID_BYTES:
+            raise InputError(
+                f"{path}: region id {rid[:24]!r}... ({where_key}.id_field = {id_field!r}) is "
+                f"{len(safe.encode())} bytes long; ids name files, so at most {MAX_ID_BYTES}: "
+                "use a shorter attribute"
             )
         if safe in seen:
             raise InputError(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from geoharmony.errors import ConfigError
+from geoharmony.io.inputs import refuse_special
 from geoharmony.planning.config._reader import TableReader
 from geoharmony.planning.config.grid import KEEP_RULES, MODES, GridConfig, parse_grid
 from geoharmony.planning.config.labels import (
@@ -100,6 +101,7 @@ def load_config(path: str | Path) -> Config:
         With a message naming the file, the key, the rule, the value found and the fix.
     """
     file = Path(path).expanduser().resolve()
+    refuse_special(file, "configuration file", "the CONFIG argument")
     if not file.is_file():
         raise ConfigError(f"{file}: configuration file not found; check the path")
     try:

@@ -9,6 +9,9 @@ from typing import Any
 
 from geoharmony.errors import ConfigError
 
+#: The longest file or folder name most file systems take (bytes).
+MAX_NAME_BYTES = 255
+
 
 class TableReader:
     """Reads one TOML table, checking types and refusing unknown keys."""
@@ -83,6 +86,13 @@ class TableReader:
             self.fail(key, f"must be a file path, found {v!r}")
         if len(v) > 4096:
             self.fail(key, f"is {len(v)} characters long; a path has at most 4096")
+        long = max(Path(v).parts, key=lambda part: len(part.encode()), default="")
+        if len(long.encode()) > MAX_NAME_BYTES:
+            self.fail(
+                key,
+                f"has a file or folder name of {len(long.encode())} bytes "
+                f"({long[:24]!r}...); a name has at most {MAX_NAME_BYTES}",
+            )
         p = Path(v).expanduser()
         return p if p.is_absolute() else (base / p)
 

@@ -77,6 +77,12 @@ def parse_grid(source: Path, table: Any, modalities: Mapping[str, Any]) -> GridC
     if mvo is not None:
         if mvf is None:
             g.fail("min_valid_of", "only applies with min_valid_fraction; set it too")
+        if not mvo:
+            g.fail(
+                "min_valid_of",
+                "must list at least one modality, found []; "
+                "remove it to use the reference modality",
+            )
         for n in mvo:
             if n not in modalities:
                 near = difflib.get_close_matches(str(n), list(modalities), n=1)

@@ -45,6 +45,8 @@ OUTLETS = ("edge", "min")
 ENCODINGS = ("esri", "class")
 UNITS = ("km2", "cells")
 CHANNELS = ("merged", "per_source")
+#: The widest buffer of a vector label source (metres).
+MAX_LABEL_BUFFER_M = 100_000.0
 CODE_SYSTEMS = ("esri", "whitebox", "taudem", "grass")
 COVERAGES = ("bbox", "boundary")
 #: Bytes per region cell at the peak of the conditioned D8 (pyflwdir's fill in float64),
@@ -263,13 +265,19 @@ def _vector(
         if not 1 <= value <= 255:
             v.fail("value", f"must be a label code in 1..255, found {value!r}")
         field = v.get("value_field", str)
+        buffer_m = number(v, "buffer_m", 0.0) or 0.0
+        if abs(buffer_m) > MAX_LABEL_BUFFER_M:
+            v.fail(
+                "buffer_m",
+                f"must be within +-{MAX_LABEL_BUFFER_M:,.0f} m, found {buffer_m!r}",
+            )
         if field is not None and "value" in sr:
             v.fail("value_field", "and value are exclusive: burn a fixed value or an attribute")
         srcs.append(
             VectorSource(
                 path=v.path("path", base),  # type: ignore[arg-type]
                 layer=v.get("layer", str),
-                buffer_m=number(v, "buffer_m", 0.0) or 0.0,
+                buffer_m=buffer_m,
                 where=v.get("where", str),
                 value=value,
                 value_field=field,

@@ -17,6 +17,7 @@ from geoharmony.errors import ConfigError
 from geoharmony.io.remote import is_remote
 from geoharmony.io.stac import check_keys
 from geoharmony.planning.config._reader import TableReader, number
+from geoharmony.planning.config.rules import NAME_HINT, is_plain_name
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode")
 #: What a region whose raster of this modality does not exist gets.
@@ -116,10 +117,10 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
         )
     modalities: dict[str, ModalityConfig] = {}
     for name, table in mods_raw.items():
-        if not name.isidentifier():
+        if not is_plain_name(name):
             raise ConfigError(
                 f"{source}: [modalities.{name}] name must be a plain identifier "
-                f"(letters, digits, _), found {name!r}"
+                f"({NAME_HINT}), found {name!r}"
             )
         m = TableReader(
             source,

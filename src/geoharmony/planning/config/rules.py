@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,22 @@ RESERVED_NAMES = frozenset(
 #: Prefixes of index columns and reserved suffixes of stored arrays.
 RESERVED_PREFIXES = ("patch_", "lattice_", "center_")
 RESERVED_SUFFIXES = ("_mask",)
+#: An output name: it becomes an array, a file and a column name in every format.
+NAME_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+NAME_HINT = "ASCII letters, digits and _, not starting with a digit, at most 64 characters"
 #: Resamplings that invent values between classes (wrong for categorical data).
 BLENDING = frozenset({"bilinear", "cubic", "average"})
 
 
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` may name an output (:data:`NAME_RULE`)."""
+    return NAME_RULE.fullmatch(name) is not None
+
+
 def _check_name(source: Path, table: str, name: str) -> None:
     where = f"{source}: [{table}.{name}]"
-    if not name.isidentifier():
-        raise ConfigError(
-            f"{where} name must be a plain identifier (letters, digits, _), found {name!r}"
-        )
+    if not is_plain_name(name):
+        raise ConfigError(f"{where} name must be a plain identifier ({NAME_HINT}), found {name!r}")
     if name in RESERVED_NAMES:
         raise ConfigError(
             f"{where} name {name!r} is reserved (a column of the patch index); rename it"

@@ -28,6 +28,10 @@ class StudyAreaConfig:
     keep_in: str = "buffer"
 
 
+#: The largest buffer of a study area (metres): beyond it the local projection breaks down.
+MAX_BUFFER_M = 1_000_000.0
+
+
 def parse_study_area(source: Path, base: Path, table: Any) -> StudyAreaConfig:
     """Validate the ``[study_area]`` table."""
     sa = TableReader(
@@ -36,12 +40,18 @@ def parse_study_area(source: Path, base: Path, table: Any) -> StudyAreaConfig:
         table,
         ("boundary", "layer", "id_field", "where", "buffer_m", "extent", "keep_in"),
     )
+    buffer_m = number(sa, "buffer_m", 0.0) or 0.0
+    if abs(buffer_m) > MAX_BUFFER_M:
+        sa.fail(
+            "buffer_m",
+            f"must be within +-{MAX_BUFFER_M:,.0f} m (1,000 km), found {buffer_m!r}",
+        )
     return StudyAreaConfig(
         boundary=sa.path("boundary", base),  # type: ignore[arg-type]
         layer=sa.get("layer", str),
         id_field=sa.get("id_field", str),
         where=sa.get("where", str),
-        buffer_m=number(sa, "buffer_m", 0.0) or 0.0,
+        buffer_m=buffer_m,
         extent=sa.choice("extent", EXTENTS, "boundary"),
         keep_in=sa.choice("keep_in", KEEP_IN, "buffer"),
     )
