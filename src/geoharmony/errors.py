@@ -33,6 +33,10 @@ class DatasetError(GeoharmonyError, ValueError):
     """A written dataset is missing, incomplete or inconsistent with its manifest."""
 
 
+class DamagedDatasetError(DatasetError):
+    """A dataset folder's manifest, plan or index exists but cannot be read."""
+
+
 class OutputExistsError(GeoharmonyError, FileExistsError):
     """The output folder exists and holds a different, complete dataset."""
 

@@ -188,9 +188,14 @@ def demo(obj: Context, out: Path, workers: int | None) -> None:
 @handle_errors
 def validate(dataset: Path) -> None:
     """Re-read everything and check it against the plan and manifest (exit 1 if invalid)."""
+    from geoharmony.errors import DamagedDatasetError
     from geoharmony.qa.validate import validate as check
 
-    rep = check(dataset)
+    try:
+        rep = check(dataset)
+    except DamagedDatasetError as exc:  # its manifest is unreadable: invalid, not bad input
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     for line in rep.checked:
         click.echo(f"ok       {line}")
     for f in rep.findings:

@@ -41,6 +41,7 @@ from geoharmony.errors import (
     ConfigError,
     DatasetError,
     ExtractInterrupted,
+    GeoharmonyError,
     InputError,
     OutputExistsError,
 )
@@ -101,6 +102,13 @@ def _check_existing(
             "choose another [output].path (nothing was written)"
         )
     m = resume.read_json(man) or {}
+    ours = isinstance(m.get("fingerprint"), str) and isinstance(m.get("store"), dict)
+    if not ours and not (out / PLAN).is_file():  # a damaged dataset of ours still has its plan
+        raise OutputExistsError(
+            f"{out}: the output path exists and is not a geoharmony dataset (its {MANIFEST} "
+            "is not one of ours); --overwrite replaces only geoharmony datasets: choose "
+            "another [output].path (nothing was written)"
+        )
     if m.get("fingerprint") == fingerprint and m.get("complete") and not overwrite:
         return True
     if not m.get("complete", True) and m.get("config_file") == str(config_file):
@@ -181,6 +189,7 @@ def checked_plan(cfg: Config, plan: Plan | None = None) -> Plan:
         plan = plan or compute_plan(cfg)
     preflight.check_overlap(plan)
     preflight.check_memory(plan)
+    preflight.check_label_sources(plan)
     for w in caught:  # the plan's warnings, once the run is going ahead
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return plan
@@ -242,6 +251,66 @@ def extract(
     ExtractInterrupted
         Ctrl-C or SIGTERM: the message says what was kept and how to resume.
     """
+    target = (Path(out) if out is not None else cfg.output.path).expanduser().absolute()
+    created = _first_missing(target.parent)  # removed again if this run is refused
+    client = runners.connect(scheduler) if isinstance(scheduler, str) else None
+    try:
+        return _extract(
+            cfg,
+            out=out,
+            workers=workers,
+            scheduler=client if client is not None else scheduler,
+            overwrite=overwrite,
+            progress=progress,
+            plan=plan,
+            shard=shard,
+            finish=finish,
+            fail_fast=fail_fast,
+        )
+    except GeoharmonyError:
+        if created is not None:
+            _remove_empty(target.parent, created)
+        raise
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost missing folder of ``folder``'s path (None: it exists)."""
+    missing = None
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents up to ``top`` while they are empty."""
+    for p in (folder, *folder.parents):
+        try:
+            p.rmdir()
+        except OSError:  # not empty (or not ours to remove): stop there
+            return
+        if p == top:
+            return
+
+
+def _extract(
+    cfg: Config,
+    *,
+    out: str | Path | None,
+    workers: int | None,
+    scheduler: Any,
+    overwrite: bool,
+    progress: bool | None,
+    plan: Plan | None,
+    shard: Shard | str | None,
+    finish: bool,
+    fail_fast: bool,
+) -> Path:
+    """:func:`extract` with the scheduler, if any, already connected."""
     out = Path(out) if out is not None else cfg.output.path
     out = out.expanduser().absolute()
     if out.exists() and not out.is_dir():
@@ -402,22 +471,30 @@ def extract(
 
 
 def _refuse_if_nothing_completed(plan: Plan, lay: Layout) -> None:
-    """Every region failed: an error (exit 2), not a dataset; the partial folder stays.
+    """Every region failed: an error (exit 2), not a dataset.
 
     Failure isolation is for the other regions: with none left there is nothing to
-    publish, and the first failure's reason is the message.
+    publish, and the first failure's reason is the message. The partial folder stays
+    when it holds work a rerun would reuse (a task that worked, a region label);
+    otherwise it is removed, so a refused run leaves nothing behind.
     """
-    fails = collect(_task_records(lay.partial).values())
+    records = _task_records(lay.partial)
+    fails = collect(records.values())
     failed = {str(f["region"]) for f in fails} | {str(f["region"]) for f in plan.failed}
     regions = {r.id for r in plan.regions} | {str(f["region"]) for f in plan.failed}
     if not fails or not regions or not regions <= failed:
         return
     first = fails[0]
+    worked = any(not r.get("failures") for r in records.values())
+    if worked or any((lay.partial / LABELS_DIR).rglob("*.tif")):
+        kept = f"the work done is kept in {lay.partial}"
+    else:
+        remove_tree(lay.partial)
+        kept = "nothing was written"
     raise InputError(
         f"{first['reason']}; region {first['region']!r}"
         + (f" and {len(regions) - 1} other(s)" if len(regions) > 1 else "")
-        + " failed, nothing was published: fix the input and rerun (the tasks that "
-        f"worked are kept in {lay.partial})"
+        + f" failed, nothing was published: fix the input and rerun ({kept})"
     )
 
 

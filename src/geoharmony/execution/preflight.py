@@ -42,6 +42,15 @@ def check_memory(plan: Plan) -> None:
         )
 
 
+def check_label_sources(plan: Plan) -> None:
+    """Refuse a vector label whose source cannot be read, before any task runs."""
+    from geoharmony.labels.vector import check_vector_sources
+
+    for name, lab in plan.config.labels.items():
+        if lab.sources:
+            check_vector_sources(lab.sources, where=f"[labels.{name}]")
+
+
 def _units(crs: object) -> str:
     try:
         return str(crs.axis_info[0].unit_name)  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from geoharmony.errors import InputError
 from geoharmony.execution.tasks import Task, close_readers, run_task
 from geoharmony.writers import PatchWriter
 
@@ -208,6 +209,30 @@ def pool(workers: int) -> Runner:
                 _kill_workers(ex)
 
     return run
+
+
+def connect(address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address``, before anything is written.
+
+    Raises
+    ------
+    InputError
+        The address is malformed, nothing answers there within Dask's connect timeout
+        (``distributed.comm.timeouts.connect``), or what answers is not a Dask scheduler.
+    """
+    from distributed import Client
+
+    try:
+        return Client(address)
+    except Exception as exc:  # OSError, TimeoutError, ValueError, garbage replies: one answer
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, MemoryError):  # a reply read as a message of absurd length
+            why = "what answers there does not speak Dask's protocol"
+        raise InputError(
+            f"--scheduler {address}: cannot connect to a Dask scheduler there ({why}); "
+            "check the address (tcp://host:port) and that the scheduler is running "
+            "(nothing was written)"
+        ) from None
 
 
 def dask(address: Any) -> Runner:

@@ -30,6 +30,44 @@ class VectorLayer:
     values: np.ndarray | None = None  # per-feature burn values (``value_field``)
 
 
+def check_vector_sources(sources: Sequence[VectorSource], *, where: str) -> None:
+    """What :func:`load_vector_layers` would refuse, from the files' headers alone.
+
+    Checked before a run writes anything: the file exists and is a file, the layer
+    opens, ``where`` is valid SQL for it, it has a CRS and the ``value_field``.
+
+    Raises
+    ------
+    InputError
+        With the message :func:`load_vector_layers` gives for the same problem.
+    """
+    import pyogrio
+
+    for src in sources:
+        if not src.path.exists():
+            raise InputError(f"{src.path}: vector label source not found ({where}); check the path")
+        refuse_special(src.path, "vector label source", where)
+        try:
+            info = pyogrio.read_info(src.path, layer=src.layer)
+            if src.where:
+                pyogrio.read_dataframe(
+                    src.path, layer=src.layer, where=src.where, max_features=1, read_geometry=False
+                )
+        except Exception as exc:  # pyogrio raises several types; all mean the same here
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(
+                f"{src.path}: cannot read vector label source ({where}): {first}"
+            ) from None
+        if info.get("crs") is None and info.get("geometry_type") is not None:
+            raise InputError(f"{src.path}: vector label source ({where}) has no CRS")
+        fields = [str(f) for f in info.get("fields", [])]
+        if src.value_field is not None and src.value_field not in fields:
+            raise InputError(
+                f"{src.path}: value_field {src.value_field!r} is not an attribute of the "
+                f"vector label source ({where}); attributes: {', '.join(fields) or 'none'}"
+            )
+
+
 def load_vector_layers(
     sources: Sequence[VectorSource],
     grid: Grid,

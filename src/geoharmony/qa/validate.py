@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from geoharmony.errors import DatasetError, InputError
+from geoharmony.errors import DamagedDatasetError, DatasetError, InputError
 from geoharmony.execution.checksums import store_files
 from geoharmony.io.hashes import sha256_file
 from geoharmony.io.manifest import INDEX, raster_records
@@ -386,6 +386,11 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
     rep = Report()
     checked, files = file_findings(ds)
     rep.checked += checked
+    try:  # a plan or index that cannot be read ends the checks that need them
+        ds.plan, ds.index  # noqa: B018 - loaded here to report a damaged file as a finding
+    except DamagedDatasetError as exc:
+        rep.findings = ordered([*files, Finding("error", "dataset-damaged", str(exc))])
+        return rep
     found = files + [
         f
         for f in review(ds.plan, ds.index, ds.manifest)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geoharmony.errors import DatasetError
+from geoharmony.errors import DamagedDatasetError, DatasetError
 from geoharmony.io.manifest import INDEX, MANIFEST, read_manifest
-from geoharmony.planning.persist import load_plan
+from geoharmony.planning.persist import PLAN, load_plan
 from geoharmony.planning.plan import OutputSpec, Plan
 from geoharmony.writers import PatchStore, get_writer
 
@@ -41,7 +41,10 @@ class Dataset:
             raise DatasetError(
                 f"{self.root}: not a complete geoharmony dataset (no {MANIFEST}){hint}"
             )
-        self.manifest: dict[str, Any] = read_manifest(self.root)
+        self.manifest: dict[str, Any] = self._read(MANIFEST, lambda: read_manifest(self.root))
+        store = self.manifest.get("store") if isinstance(self.manifest, dict) else None
+        if not isinstance(store, dict) or not isinstance(store.get("format"), str):
+            raise self._damaged(MANIFEST, "not a geoharmony manifest (no store format)")
         if not self.complete and not allow_incomplete:
             failed = (self.manifest.get("failures") or {}).get("regions", [])
             raise DatasetError(
@@ -78,14 +81,35 @@ class Dataset:
     @cached_property
     def plan(self) -> Plan:
         """The plan the dataset was made from (``plan.json``; equal to ``compute_plan``'s)."""
-        return load_plan(self.root)
+        return self._read(PLAN, lambda: load_plan(self.root))
 
     @cached_property
     def index(self) -> Any:
         """The patch index (GeoDataFrame, EPSG:4326)."""
         import geopandas as gpd
 
-        return gpd.read_parquet(self.root / INDEX)
+        return self._read(INDEX, lambda: gpd.read_parquet(self.root / INDEX))
+
+    def _read(self, name: str, load: Callable[[], Any]) -> Any:
+        """``load()``; any failure to read file ``name`` is a :class:`DamagedDatasetError`."""
+        try:
+            return load()
+        except DatasetError:
+            raise
+        except Exception as exc:  # JSON, Arrow, missing keys, wrong types: all "damaged"
+            why = (str(exc).strip().splitlines() or [""])[0]
+            if INDEX in why and name != INDEX:  # the plan's table lives in the index
+                name = INDEX
+            if isinstance(exc, FileNotFoundError):
+                why = "missing"
+            raise self._damaged(name, why) from None
+
+    def _damaged(self, name: str, why: str) -> DamagedDatasetError:
+        path = self.root / name
+        return DamagedDatasetError(
+            f"{path}: cannot be read ({why or 'unreadable'}); the dataset is damaged: "
+            "extract it again (geoharmony extract CONFIG --overwrite)"
+        )
 
     @property
     def outputs(self) -> list[str]:
