@@ -122,6 +122,54 @@ def _no_boundary_crs(d: Path) -> None:
     gdf.to_file(d / "nocrs.gpkg", driver="GPKG")
 
 
+def _complex(path: Path) -> None:
+    prof = dict(
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="complex64",
+        crs="EPSG:32613",
+        transform=T,
+    )
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(np.ones((1, 64, 64), dtype="complex64"))
+
+
+def _local_crs(path: Path) -> None:
+    prof = dict(driver="GTiff", width=64, height=64, count=1, dtype="float32", transform=T)
+    with rasterio.open(path, "w", crs='LOCAL_CS["arbitrary",UNIT["metre",1]]', **prof) as dst:
+        dst.write(np.ones((1, 64, 64), dtype="float32"))
+
+
+def _zero_pixel_vrt(d: Path) -> None:
+    (d / "zero.vrt").write_text(
+        '<VRTDataset rasterXSize="64" rasterYSize="64"><SRS>EPSG:32613</SRS>'
+        "<GeoTransform>480000, 0, 0, 4460000, 0, -10</GeoTransform>"
+        '<VRTRasterBand dataType="Float32" band="1"><SimpleSource>'
+        '<SourceFilename relativeToVRT="1">dem.tif</SourceFilename><SourceBand>1</SourceBand>'
+        "</SimpleSource></VRTRasterBand></VRTDataset>"
+    )
+
+
+def _fifo(name: str) -> Callable[[Path], None]:
+    import os
+
+    return lambda d: os.mkfifo(d / name)
+
+
+def _vector_label(**source: str) -> Callable[[dict[str, dict[str, str]]], None]:
+    fields = ", ".join(
+        f"{k} = {v}" for k, v in {"path": '"data/boundary.geojson"', **source}.items()
+    )
+    return lambda t: t.update(
+        {"labels.v": {"kind": '"vector"', "grid": '"dem"', "sources": f"[{{ {fields} }}]"}}
+    )
+
+
+NAME_RULE = "ASCII letters, digits and _, not starting with a digit, at most 64 characters"
+
+
 CASES: list[Case] = [
     # -- TOML and the file itself ---------------------------------------------------------
     Case(
@@ -412,6 +460,121 @@ CASES: list[Case] = [
             }
         ),
     ),
+    # -- found by an independent review (round 6) ----------------------------------------
+    Case(
+        "buffer-huge",
+        "{cfg}: [study_area].buffer_m must be within +-1,000,000 m (1,000 km), found 1e+308",
+        tables=_set("study_area", buffer_m="1e308"),
+    ),
+    Case(
+        "label-buffer-huge",
+        "{cfg}: [labels.v.sources[0]].buffer_m must be within +-100,000 m, found 1000000.0",
+        tables=_vector_label(buffer_m="1e6"),
+    ),
+    Case(
+        "min-valid-of-empty",
+        "{cfg}: [grid].min_valid_of must list at least one modality, found []; remove it to use the reference modality",
+        tables=_set("grid", min_valid_fraction="0.5", min_valid_of="[]"),
+    ),
+    Case(
+        "id-null",
+        "{data}/boundary.geojson: 1 feature(s) have no value for [study_area].id_field = 'hid' (the first: feature 1); give every feature an id, or drop them with [study_area].where = \"hid IS NOT NULL\"",
+        tables=_set("study_area", id_field='"hid"'),
+        files=_ids(["a", None]),  # type: ignore[list-item]
+    ),
+    Case(
+        "id-too-long",
+        "{data}/boundary.geojson: region id 'aaaaaaaaaaaaaaaaaaaaaaaa'... ([study_area].id_field = 'hid') is 300 bytes long; ids name files, so at most 128: use a shorter attribute",
+        tables=_set("study_area", id_field='"hid"'),
+        files=_ids(["a" * 300, "b"]),
+    ),
+    Case(
+        "boundary-latitudes",
+        "{data}/boundary.geojson: the boundary's CRS (WGS 84) is geographic but its coordinates span (-105, 95) to (-104, 96): latitudes must lie in -90..90; the file's CRS is probably wrong (projected coordinates labelled as degrees?)",
+        files=lambda d: _boundary(d, [shapely.box(-105, 95, -104, 96)], crs="EPSG:4326"),
+    ),
+    Case(
+        "boundary-fifo",
+        "{data}/fifo.geojson: the boundary file ([study_area].boundary) is a named pipe (FIFO), not a file; give the path of a file on disk",
+        tables=_set("study_area", boundary='"data/fifo.geojson"'),
+        files=_fifo("fifo.geojson"),
+    ),
+    Case(
+        "modality-unicode-name",
+        "{cfg}: [modalities.d\u00e9m] name must be a plain identifier ("
+        + NAME_RULE
+        + "), found 'd\u00e9m'",
+        tables=lambda t: t.update({'modalities."d\u00e9m"': {"path": '"data/dem.tif"'}}),
+    ),
+    Case(
+        "modality-name-long",
+        "{cfg}: [modalities."
+        + "m" * 70
+        + "] name must be a plain identifier ("
+        + NAME_RULE
+        + "), found '"
+        + "m" * 70
+        + "'",
+        tables=lambda t: t.update({"modalities." + "m" * 70: {"path": '"data/dem.tif"'}}),
+    ),
+    Case(
+        "path-name-too-long",
+        "{cfg}: [modalities.dem].path has a file or folder name of 304 bytes ('dddddddddddddddddddddddd'...); a name has at most 255",
+        tables=_set("modalities.dem", path='"data/' + "d" * 300 + '.tif"'),
+    ),
+    Case(
+        "raster-fifo",
+        "{data}/fifo.tif: the raster ([modalities.dem].path) is a named pipe (FIFO), not a file; give the path of a file on disk",
+        tables=_set("modalities.dem", path='"data/fifo.tif"'),
+        files=_fifo("fifo.tif"),
+    ),
+    Case(
+        "raster-complex",
+        "{data}/cplx.tif: the raster ([modalities.dem].path) holds complex numbers (complex64); patches are real-valued: write its amplitude, phase or real and imaginary parts as real bands first (e.g. gdal_calc.py or a VRT pixel function)",
+        tables=_set("modalities.dem", path='"data/cplx.tif"'),
+        files=lambda d: _complex(d / "cplx.tif"),
+    ),
+    Case(
+        "raster-zero-pixel-size",
+        "{data}/zero.vrt: the raster's geotransform ([modalities.dem].path) has a zero or non-finite pixel size (0, 0, 480000, 0, -10, 4.46e+06); fix the file (gdal_edit.py -a_ullr or -a_gt)",
+        tables=_set("modalities.dem", path='"data/zero.vrt"'),
+        files=_zero_pixel_vrt,
+    ),
+    Case(
+        "raster-local-crs",
+        "{data}/local.tif: [modalities.dem]'s CRS (arbitrary) cannot be related to the CRS of the boundary (EPSG:32613): Error creating Transformer from CRS.; a local or engineering CRS has no transformation: assign the raster its real CRS (gdal_edit.py -a_srs EPSG:XXXX)",
+        tables=_set("modalities.dem", path='"data/local.tif"'),
+        files=lambda d: _local_crs(d / "local.tif"),
+    ),
+    Case(
+        "lattice-too-large",
+        "{cfg}: [grid].stride = 8 px places 156,300,004 candidate patch centres over the study area's extent, more than the 50,000,000 one plan can hold in memory; use a larger [grid].stride or patch_size, or a smaller study area (nothing was written)",
+        files=lambda d: _boundary(d, [shapely.box(480000, 3460000, 1480000, 4460000)]),
+    ),
+    Case(
+        "label-source-missing",
+        "{data}/nope.gpkg: vector label source not found ([labels.v]); check the path",
+        tables=_vector_label(path='"data/nope.gpkg"'),
+    ),
+    Case(
+        "label-where-syntax",
+        "{data}/boundary.geojson: cannot read vector label source ([labels.v]): Invalid SQL query for layer 'b'boundary'': 'x = = 1'",
+        tables=_vector_label(where='"x = = 1"'),
+    ),
+    Case(
+        "label-value-field-missing",
+        "{data}/boundary.geojson: value_field 'nope' is not an attribute of the vector label source ([labels.v]); attributes: none",
+        tables=_vector_label(value_field='"nope"'),
+    ),
+    Case(
+        "output-foreign-manifest",
+        "{root}/out/ds: the output path exists and is not a geoharmony dataset (its manifest.json is not one of ours); --overwrite replaces only geoharmony datasets: choose another [output].path (nothing was written)",
+        files=lambda d: (
+            (d.parent / "out" / "ds").mkdir(parents=True),
+            (d.parent / "out" / "ds" / "manifest.json").write_text("{}"),
+            (d.parent / "out" / "ds" / "notes.txt").write_text("mine"),
+        ),
+    ),
 ]
 
 TRUNCATED = Case(
@@ -482,6 +645,33 @@ def test_truncated_raster_names_the_file_and_keeps_nothing_complete(
     assert line[0].startswith(f"error: {root / 'data' / 'big.tif'}: cannot read pixels ")
     assert "the file is truncated or corrupt, or a source it refers to is missing" in line[0]
     assert not (root / "out" / "ds").exists()
+    # the first rows of the file are readable: the task that read them is kept for a rerun
+    (partial,) = (root / "out").glob(".ds.partial-*")
+    assert line[0].endswith(f"(the work done is kept in {partial})")
+
+
+def test_a_run_where_no_task_worked_leaves_nothing(tmp_path: Path, geoharmony_exe: Path) -> None:
+    root = _project(tmp_path / "proj")
+    vrt = root / "data" / "self.vrt"  # every read fails (GDAL: recursion), the header opens
+    with rasterio.open(root / "data" / "dem.tif") as src:
+        head = src.profile
+    vrt.write_text(
+        f'<VRTDataset rasterXSize="{head["width"]}" rasterYSize="{head["height"]}">'
+        f"<SRS>EPSG:32613</SRS><GeoTransform>{', '.join(map(str, head['transform'].to_gdal()))}"
+        '</GeoTransform><VRTRasterBand dataType="Float32" band="1"><SimpleSource>'
+        '<SourceFilename relativeToVRT="1">self.vrt</SourceFilename><SourceBand>1</SourceBand>'
+        "</SimpleSource></VRTRasterBand></VRTDataset>"
+    )
+    cfg = _config(root, Case("vrt", "", tables=_set("modalities.dem", path='"data/self.vrt"')))
+    r = run_cli(geoharmony_exe, "--no-progress", "extract", cfg, "--workers", "1")
+    assert r.returncode == 2, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"error: {vrt}: cannot read pixels "), line
+    assert line.endswith(
+        "failed, nothing was published: fix the input and rerun (nothing was written)"
+    )
+    # no task worked: no partial folder is kept, and the folders the run made are gone
+    assert not (root / "out").exists()
 
 
 def _mount_tmpfs(path: Path, size: str, *, ro: bool = False) -> None:
@@ -614,3 +804,72 @@ def test_vrt_with_a_missing_source(tmp_path: Path, geoharmony_exe: Path) -> None
     assert lines[0].startswith(f"error: {data / 'mosaic.vrt'}: cannot read pixels ")
     assert "or a source it refers to is missing" in lines[0]
     assert not (root / "out" / "ds").exists()
+
+
+OPTION_CASES = [
+    (
+        ["--workers", "0"],
+        "error: geoharmony extract: Invalid value for '--workers': 0 is not in the range x>=1. "
+        "(see geoharmony extract --help)",
+    ),
+    (
+        ["--scheduler", "not an address"],
+        "error: --scheduler not an address: cannot connect to a Dask scheduler there (missing "
+        "port number in address 'not an address'); check the address (tcp://host:port) and "
+        "that the scheduler is running (nothing was written)",
+    ),
+    (
+        ["--no-such-option"],
+        "error: geoharmony extract: No such option '--no-such-option'. "
+        "(see geoharmony extract --help)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), OPTION_CASES, ids=["workers", "scheduler", "option"])
+def test_bad_option_is_one_line(
+    args: list[str], expected: str, tmp_path: Path, geoharmony_exe: Path
+) -> None:
+    root = _project(tmp_path / "proj")
+    cfg = _config(root, Case("ok", ""))
+    r = run_cli(geoharmony_exe, "--no-progress", "extract", cfg, *args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [expected]
+    assert not (root / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "file", "why"),
+    [
+        ("truncate", "plan.json", "line 1 column"),
+        ("list", "plan.json", "'list' object has no attribute"),
+        ("delete", "index.parquet", "missing"),
+        ("truncate", "index.parquet", "Parquet"),
+        ("null", "manifest.json", "not a geoharmony manifest (no store format)"),
+    ],
+)
+def test_damaged_dataset_info_exit_2_validate_exit_1(
+    damage: str, file: str, why: str, tmp_path: Path, geoharmony_exe: Path
+) -> None:
+    root = _project(tmp_path / "proj")
+    cfg = _config(root, Case("ok", ""))
+    assert run_cli(geoharmony_exe, "--no-progress", "extract", cfg).returncode == 0
+    ds = root / "out" / "ds"
+    target = ds / file
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    elif damage == "list":
+        target.write_text("[1, 2]")
+    elif damage == "null":
+        target.write_text("null")
+    else:
+        target.unlink()
+    head = f"error: {target}: cannot be read ("
+    tail = "; the dataset is damaged: extract it again (geoharmony extract CONFIG --overwrite)"
+    info = run_cli(geoharmony_exe, "info", ds)
+    assert info.returncode == 2, info.stderr
+    (line,) = info.stderr.strip().splitlines()
+    assert line.startswith(head) and why in line and line.endswith(tail), line
+    val = run_cli(geoharmony_exe, "validate", ds)
+    assert val.returncode == 1, val.stderr
+    assert "Traceback" not in val.stderr and why in val.stderr + val.stdout

@@ -82,6 +82,12 @@ class TableReader:
         v = self.get(key, str, None, required=required)
         if v is None:
             return None
+        self.check_path(key, v)
+        p = Path(v).expanduser()
+        return p if p.is_absolute() else (base / p)
+
+    def check_path(self, key: str, v: str) -> None:
+        """Refuse a path no file system takes: empty, NUL, too long, a too-long name."""
         if not v.strip() or "\x00" in v:
             self.fail(key, f"must be a file path, found {v!r}")
         if len(v) > 4096:
@@ -93,8 +99,6 @@ class TableReader:
                 f"has a file or folder name of {len(long.encode())} bytes "
                 f"({long[:24]!r}...); a name has at most {MAX_NAME_BYTES}",
             )
-        p = Path(v).expanduser()
-        return p if p.is_absolute() else (base / p)
 
 
 def number(r: TableReader, key: str, default: float | None) -> float | None:

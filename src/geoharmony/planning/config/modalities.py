@@ -105,6 +105,9 @@ def parse_path_list(m: TableReader, base: Path) -> tuple[str, ...]:
         return ()
     if not raw or not all(isinstance(x, str) and x for x in raw):
         m.fail("path", f"must be a path or a non-empty list of paths, found {raw!r}")
+    for x in raw:
+        if not is_remote(x):
+            m.check_path("path", x)
     return tuple(_location(x, base) for x in raw)
 
 
@@ -143,6 +146,8 @@ def parse_modalities(source: Path, base: Path, mods_raw: Any) -> dict[str, Modal
         asset = m.get("asset", str)
         stack = parse_path_list(m, base)
         raw_path = stack[0] if stack else m.get("path", str)
+        if raw_path is not None and not stack and not is_remote(raw_path):
+            m.check_path("path", raw_path)
         check_keys(stac, asset, raw_path, f"{source}: [modalities.{name}]")
         p = _location(raw_path, base) if raw_path is not None else ""
         if stac is not None:
