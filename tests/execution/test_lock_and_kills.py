@@ -186,3 +186,29 @@ def test_no_orphan_workers_when_the_driver_is_killed(
     r = run_cli(geoharmony_exe, *args)
     assert r.returncode == 0, r.stderr
     assert dataset_digest(out) == clean
+
+
+def test_a_run_refused_for_another_reason_names_the_run_writing_the_output(
+    scene: tuple[Path, str], tmp_path: Path, geoharmony_exe: Path
+) -> None:
+    """An --overwrite run is replacing a dataset; a plain run of another config comes in.
+
+    It would be refused anyway (another configuration's dataset), but the first thing to
+    say is that the output is being written, and by whom.
+    """
+    from geoharmony.execution.lock import OutputLock
+
+    cfg, _ = scene
+    out = tmp_path / "ds"
+    other = cfg.parent / f"other-{tmp_path.name}.toml"
+    other.write_text(cfg.read_text().replace("stride = 16", "stride = 12"))
+    r = run_cli(geoharmony_exe, "--no-progress", "extract", other, "--out", out, "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    with OutputLock(out, "f" * 64):  # a real flock held by this process, as a run holds it
+        r = run_cli(geoharmony_exe, "--no-progress", "extract", cfg, "--out", out)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(
+        f"error: {out}: another extract is writing this output (pid {os.getpid()} on "
+    )
+    assert not leftovers(out)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -153,3 +155,58 @@ def test_edited_valid_fraction_and_patch_index(copy: Path) -> None:
         in probs
     )
     assert f"{index}: column patch_index is not the row number at patches 10-11" in probs
+
+
+def _edit_manifest(ds: Path, fn: Callable[[dict[str, Any]], None]) -> Path:
+    path = ds / "manifest.json"
+    m = json.loads(path.read_text())
+    fn(m)
+    path.write_text(json.dumps(m, indent=2))
+    return path
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda m: m["stats"]["dem"]["all"]["mean"].__setitem__(0, 1.5), id="stats"),
+        pytest.param(lambda m: m["store"].__setitem__("patches_per_shard", 3), id="shard-size"),
+        pytest.param(lambda m: m.__setitem__("fingerprint", "0" * 64), id="fingerprint"),
+        pytest.param(lambda m: m.pop("checksums"), id="checksums-removed"),
+        pytest.param(
+            lambda m: m["checksums"].__setitem__("plan.json", "0" * 64), id="checksum-value"
+        ),
+    ],
+)
+def test_edited_manifest(copy: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = _edit_manifest(copy, edit)
+    probs = validate(copy).problems
+    assert (
+        f"{path}: its content differs from the sha256 sealed into it at write time "
+        "(statistics, counts, checksums or settings were edited)" in probs
+    ), probs
+
+
+def test_manifest_seal_removed(copy: Path, geoharmony_exe: Path) -> None:
+    path = _edit_manifest(copy, lambda m: m.pop("manifest_sha256"))
+    r = run_cli(geoharmony_exe, "validate", copy)
+    assert r.returncode == 1
+    assert (
+        f"{path}: format 2 manifests carry a seal (manifest_sha256); this one has none (removed)"
+        in r.stderr
+    )
+
+
+def test_a_layout_preserving_rewrite_of_the_manifest_is_still_valid(copy: Path) -> None:
+    # the seal is over the content, not the bytes: re-indenting the file is no edit
+    _edit_manifest(copy, lambda m: None)
+    rep = validate(copy)
+    assert rep.ok, rep.problems
+    assert "manifest: its content matches its seal" in rep.checked
+
+
+def test_deleted_plan(copy: Path, geoharmony_exe: Path) -> None:
+    (copy / "plan.json").unlink()
+    r = run_cli(geoharmony_exe, "validate", copy)
+    assert r.returncode == 1, r.stderr
+    assert f"{copy / 'plan.json'}: cannot be read (missing); the dataset is damaged" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -113,8 +113,11 @@ def extract(
     cfg = gh.load_config(config)
     part = parse_shard(shard) if shard is not None else None
     plan = checked_plan(cfg)
-    for line in plan_lines(plan):
-        click.echo(line, err=True)
+
+    def announce(p: Any) -> None:  # once the run goes ahead: a refusal prints only itself
+        for line in plan_lines(p):
+            click.echo(line, err=True)
+
     path = gh.extract(
         cfg,
         plan=plan,
@@ -126,6 +129,7 @@ def extract(
         shard=part,
         finish=finish,
         fail_fast=fail_fast,
+        announce=announce,
     )
     if part is not None:
         from geoharmony.execution.extract import task_progress

@@ -30,7 +30,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,15 @@ from geoharmony.execution.tasks import array_specs, make_tasks
 from geoharmony.io.atomic import AtomicBatch, write_json_atomic
 from geoharmony.io.durable import fsync_tree, remove_tree, replace_dir
 from geoharmony.io.hashes import BackgroundHasher, CachedHasher
-from geoharmony.io.manifest import INDEX, MANIFEST, input_record, now, versions
+from geoharmony.io.manifest import (
+    INDEX,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    input_record,
+    now,
+    seal,
+    versions,
+)
 from geoharmony.labels.qa import label_qa_summary
 from geoharmony.planning.config import Config
 from geoharmony.planning.frame import plan_frame
@@ -207,6 +215,7 @@ def extract(
     shard: Shard | str | None = None,
     finish: bool = False,
     fail_fast: bool = False,
+    announce: Callable[[Plan], None] | None = None,
 ) -> Path:
     """Write the dataset of a configuration.
 
@@ -238,6 +247,9 @@ def extract(
         fails alone, the others complete, and the dataset is published incomplete with
         ``failures.json`` (see :mod:`geoharmony.execution.failures`); a rerun retries
         only the failed tasks.
+    announce
+        Called with the plan once the run goes ahead (lock taken, output accepted): the
+        CLI prints the plan's notes there, so a refused run prints only its refusal.
 
     Returns
     -------
@@ -266,6 +278,7 @@ def extract(
             shard=shard,
             finish=finish,
             fail_fast=fail_fast,
+            announce=announce,
         )
     except GeoharmonyError:
         if created is not None:
@@ -309,6 +322,7 @@ def _extract(
     shard: Shard | str | None,
     finish: bool,
     fail_fast: bool,
+    announce: Callable[[Plan], None] | None,
 ) -> Path:
     """:func:`extract` with the scheduler, if any, already connected."""
     out = Path(out) if out is not None else cfg.output.path
@@ -332,7 +346,11 @@ def _extract(
             "concurrent jobs cannot share, so --shard cannot be used; choose zarr, "
             "webdataset, tfrecord or geotiff"
         )
-    _check_existing(out, fp, overwrite, cfg.source)
+    try:
+        _check_existing(out, fp, overwrite, cfg.source)
+    except OutputExistsError:
+        OutputLock(out, fp).raise_if_held()  # being written now: that is the first thing to say
+        raise
     _prepare_parent(out)
     with OutputLock(out, fp, exclusive=shard is None):
         faults.point("locked")
@@ -346,6 +364,8 @@ def _extract(
             log.info("%s is complete and up to date; nothing to do", out)
             Progress.skipped(out, plan.n_tasks)
             return out
+        if announce is not None:
+            announce(plan)
         for other in resume.foreign_partials(lay):
             st = {
                 **(resume.read_json(other / STATE) or {}),
@@ -722,7 +742,7 @@ def _finish(
     for rec in records:
         known.update(rec.get("checksums", {}))
     manifest = {
-        "format_version": 1,
+        "format_version": MANIFEST_FORMAT,  # 2: sealed (io.manifest.seal)
         "geoharmony": versions().get("geoharmony", "unknown"),
         "created": now(),
         "complete": not failures,
@@ -815,7 +835,8 @@ def _finish(
         PLAN: batch.digests[root / PLAN],
     }
     faults.point("before-manifest")
-    write_json_atomic(root / MANIFEST, manifest, depth=3)  # a line per region entry
+    # sealed last: the seal covers every other key, the checksums included
+    write_json_atomic(root / MANIFEST, seal(manifest), depth=3)  # a line per region entry
     faults.point("manifest-written")
     if not failures:  # the records live on in the manifest (a retry still needs them)
         for p in (root / LABELS_DIR).glob("*/*.json"):

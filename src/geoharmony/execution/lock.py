@@ -92,20 +92,42 @@ class OutputLock:
             fcntl.flock(f, flag | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            h = self.holder()
-            who = (
-                f"pid {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')}"
-                if h
-                else "another process"
-            )
-            raise OutputLockedError(
-                f"{self.out}: another extract is writing this output ({who}; lock "
-                f"{self.path}); wait for it to finish, or choose another [output].path"
-            ) from None
+            raise OutputLockedError(self._held_message()) from None
         except BaseException:
             f.close()
             raise
         return f
+
+    def _held_message(self) -> str:
+        h = self.holder()
+        who = (
+            f"pid {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')}"
+            if h
+            else "another process"
+        )
+        return (
+            f"{self.out}: another extract is writing this output ({who}; lock "
+            f"{self.path}); wait for it to finish, or choose another [output].path"
+        )
+
+    def raise_if_held(self) -> None:
+        """Raise :class:`OutputLockedError` naming the holder if another run holds it now.
+
+        Creates nothing: a run refused for another reason says first that the output is
+        being written (its refusal may be moot once that run ends).
+        """
+        if fcntl is None:  # pragma: no cover
+            return
+        try:
+            f = open(self.path, encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError:  # no lock file: nobody holds it
+            return
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputLockedError(self._held_message()) from None
+            fcntl.flock(f, fcntl.LOCK_UN)
 
     def release(self) -> None:
         """Release the lock (the file stays)."""

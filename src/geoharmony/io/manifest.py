@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
+#: The manifest's key holding the sha256 of the rest of it (:func:`seal`).
+SEAL = "manifest_sha256"
+#: Manifests of this format and newer carry a seal (older ones may lack it).
+MANIFEST_FORMAT = 2
 INDEX = "index.parquet"
 _PACKAGES = (
     "geoharmony",
@@ -133,3 +137,29 @@ def raster_record(manifest: Mapping[str, Any], name: str, region: str) -> dict[s
         if region in rec.get("regions", ()):
             return dict(rec)
     raise KeyError(f"no input record of {name!r} for region {region!r}")
+
+
+def _digest(body: Mapping[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seal(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``manifest`` with :data:`SEAL`: the sha256 of its own canonical JSON.
+
+    The manifest holds every other file's checksum; the seal makes an edit of the
+    manifest itself (statistics, counts, checksums, fingerprint) detectable too. It is
+    computed on the document as written (values JSON cannot hold are written as text).
+    """
+    body = json.loads(json.dumps(dict(manifest), default=str))
+    body.pop(SEAL, None)
+    return {**manifest, SEAL: _digest(body)}
+
+
+def seal_status(manifest: Mapping[str, Any]) -> str:
+    """``"ok"``, ``"broken"`` (content differs from its seal) or ``"missing"``."""
+    recorded = manifest.get(SEAL)
+    if recorded is None:
+        return "missing"
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    return "ok" if recorded == _digest(body) else "broken"

@@ -23,7 +23,14 @@ import numpy as np
 from geoharmony.errors import DamagedDatasetError, DatasetError, InputError
 from geoharmony.execution.checksums import store_files
 from geoharmony.io.hashes import sha256_file
-from geoharmony.io.manifest import INDEX, raster_records
+from geoharmony.io.manifest import (
+    INDEX,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    SEAL,
+    raster_records,
+    seal_status,
+)
 from geoharmony.planning.persist import PLAN
 from geoharmony.qa.checks import Finding, ordered, review
 from geoharmony.reading.dataset import Dataset, open_dataset
@@ -83,11 +90,33 @@ def _file_scope(rel: str, m: dict[str, Any], n: int) -> str:
 def file_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
     """Every file against the sha256 recorded when it was written (missing, extra too)."""
     m, n = ds.manifest, len(ds)
+    out: list[Finding] = []
+    sealed = seal_status(m)
+    manifest = ds.root / MANIFEST
+    if sealed == "broken":
+        out.append(
+            Finding(
+                "error",
+                "manifest-edited",
+                f"{manifest}: its content differs from the sha256 sealed into it at write "
+                "time (statistics, counts, checksums or settings were edited)",
+            )
+        )
+    elif sealed == "missing" and int(m.get("format_version", 1) or 1) >= MANIFEST_FORMAT:
+        out.append(
+            Finding(
+                "error",
+                "manifest-unsealed",
+                f"{manifest}: format {m.get('format_version')} manifests carry a seal "
+                f"({SEAL}); this one has none (removed)",
+            )
+        )
     recorded: dict[str, str] | None = m.get("checksums")
     if recorded is None:
+        if out:
+            return [], out
         note = "the manifest records no file checksums (written by an older geoharmony)"
         return [], [Finding("note", "no-checksums", note)]
-    out: list[Finding] = []
     labels = {INDEX: "the patch index", PLAN: "the plan"}
     for rel, digest in sorted(recorded.items()):
         path = ds.root / rel
@@ -110,7 +139,10 @@ def file_findings(ds: Dataset) -> tuple[list[str], list[Finding]]:
                 f"{ds.root / rel}: unexpected file in the store ({_file_scope(rel, m, n)})",
             )
         )
-    return [f"files: {len(recorded)} checksums verified"], out
+    checked = [f"files: {len(recorded)} checksums verified"]
+    if sealed == "ok":
+        checked.append("manifest: its content matches its seal")
+    return checked, out
 
 
 def store_findings(ds: Dataset, *, batch: int = 64) -> tuple[list[str], list[Finding]]:

@@ -81,6 +81,8 @@ class Dataset:
     @cached_property
     def plan(self) -> Plan:
         """The plan the dataset was made from (``plan.json``; equal to ``compute_plan``'s)."""
+        if not (self.root / PLAN).is_file() and PLAN in (self.manifest.get("checksums") or {}):
+            raise self._damaged(PLAN, "missing")  # written with one: not an older dataset
         return self._read(PLAN, lambda: load_plan(self.root))
 
     @cached_property
