@@ -55,9 +55,19 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
     "study_area": (
         Key("boundary", "path", "required", "Vector file of the study area (any OGR format)."),
         Key("layer", "str", "first layer", "Layer of a multi-layer boundary file."),
-        Key("id_field", "str", "one region `all`", "Attribute whose values name the regions."),
+        Key(
+            "id_field",
+            "str",
+            "one region `all`",
+            "Attribute whose values name the regions (every feature has one; at most 128 bytes).",
+        ),
         Key("where", "str", "all features", "OGR SQL filter of the boundary features."),
-        Key("buffer_m", "float", "0", "Buffer in metres (local azimuthal-equidistant CRS)."),
+        Key(
+            "buffer_m",
+            "float",
+            "0",
+            "Buffer in metres (local azimuthal-equidistant CRS), within +-1,000 km.",
+        ),
         Key(
             "extent",
             _one_of(EXTENTS),
@@ -200,7 +210,12 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
     "labels.NAME.sources[k]": (
         Key("path", "path", "required", "Vector file."),
         Key("layer", "str", "first layer", "Layer of the file."),
-        Key("buffer_m", "float", "0", "Buffer of the features in metres (lines to areas)."),
+        Key(
+            "buffer_m",
+            "float",
+            "0",
+            "Buffer of the features in metres (lines to areas), within +-100 km.",
+        ),
         Key("where", "str", "all features", "OGR SQL filter."),
         Key("value", "int 1..255", "k + 1", "Code burned for this source."),
         Key("value_field", "str", "none", "Integer attribute burned instead of `value`."),
