@@ -695,7 +695,7 @@ def _plan_group(
             f"be transformed into the reference raster's CRS ({ref.crs.to_string()})"
         )
     box = tuple(shapely.bounds(union_ref))
-    n_cand = lat.covering_count(box)  # type: ignore[arg-type]
+    n_cand = lat.covering_count(box)
     if n_cand > MAX_CANDIDATES:
         raise ConfigError(
             f"{cfg.source}: [grid].stride = {cfg.grid.stride} px places {n_cand:,} candidate "
@@ -703,7 +703,7 @@ def _plan_group(
             "one plan can hold in memory; use a larger [grid].stride or patch_size, or a "
             "smaller study area (nothing was written)"
         )
-    ii, jj = lat.covering(box)  # type: ignore[arg-type]
+    ii, jj = lat.covering(box)
     kept = _keep(cfg, lat, union_ref, ii, jj)
     ii, jj = ii[kept], jj[kept]
     cx, cy = lat.xy(ii, jj)
