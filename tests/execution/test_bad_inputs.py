@@ -575,6 +575,29 @@ CASES: list[Case] = [
             (d.parent / "out" / "ds" / "notes.txt").write_text("mine"),
         ),
     ),
+    Case(
+        "coverage-fifo",
+        "{cfg}: [labels.v].coverage must be a polygon file; {data}/c.fifo is a named pipe (FIFO)",
+        tables=lambda t: (
+            _vector_label()(t),
+            t["labels.v"].update({"coverage": '"data/c.fifo"'}),
+        ),
+        files=_fifo("c.fifo"),
+    ),
+    Case(
+        "lock-is-a-folder",
+        "{root}/out/.ds.lock: cannot open the output's lock file (Is a directory); remove whatever has that name, or choose another [output].path",
+        files=lambda d: (d.parent / "out" / ".ds.lock").mkdir(parents=True),
+    ),
+    Case(
+        "input-inside-output",
+        "{root}/out/ds/dem.tif: an input ([modalities.dem]) lies inside the output folder {root}/out/ds, which a run writes and replaces; move the input out of it, or choose another [output].path (nothing was written)",
+        tables=_set("modalities.dem", path='"out/ds/dem.tif"'),
+        files=lambda d: (
+            (d.parent / "out" / "ds").mkdir(parents=True),
+            _raster(d.parent / "out" / "ds" / "dem.tif"),
+        ),
+    ),
 ]
 
 TRUNCATED = Case(
@@ -873,3 +896,30 @@ def test_damaged_dataset_info_exit_2_validate_exit_1(
     val = run_cli(geoharmony_exe, "validate", ds)
     assert val.returncode == 1, val.stderr
     assert "Traceback" not in val.stderr and why in val.stderr + val.stdout
+
+
+def test_centres_never_overwrite_an_input(tmp_path: Path, geoharmony_exe: Path) -> None:
+    root = _project(tmp_path / "proj")
+    cfg = _config(root, Case("ok", ""))
+    boundary = root / "data" / "boundary.geojson"
+    before = boundary.read_bytes()
+    r = run_cli(geoharmony_exe, "centers", cfg, "--out", boundary)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: --out {boundary}: is an input of the configuration ([boundary]); writing the "
+        "centres there would replace it: choose another path (nothing was written)"
+    ]
+    assert boundary.read_bytes() == before
+
+
+def test_validate_a_dataset_whose_store_is_gone(tmp_path: Path, geoharmony_exe: Path) -> None:
+    import shutil
+
+    root = _project(tmp_path / "proj")
+    cfg = _config(root, Case("ok", ""))
+    assert run_cli(geoharmony_exe, "--no-progress", "extract", cfg).returncode == 0
+    ds = root / "out" / "ds"
+    shutil.rmtree(ds / "patches.zarr")
+    r = run_cli(geoharmony_exe, "validate", ds)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{ds / 'patches.zarr'}: cannot be read (missing); the dataset is damaged" in r.stdout

@@ -334,6 +334,7 @@ def _extract(
     if fail_fast and plan.failed:  # a region's own raster is missing or unreadable
         raise fail_fast_error(plan.failed[0])
     faults.point("planned")
+    _refuse_inputs_inside(plan, out)
     fp = plan.fingerprint()
     if isinstance(shard, str):
         shard = parse_shard(shard)
@@ -488,6 +489,29 @@ def _extract(
         resume.publish(lay)
         bar.summary(out)
     return out
+
+
+def _refuse_inputs_inside(plan: Plan, out: Path) -> None:
+    """Refuse an input stored inside the output folder (or its partial folder).
+
+    A run replaces that folder when it publishes (``--overwrite``, a retry of failed
+    regions): the input would be deleted, or read while it is being replaced.
+    """
+    root = Path(os.path.realpath(out))
+    ours = f".{root.name}."  # the partial, old and lock names beside it
+    for role, files in plan.input_files().items():
+        for f in files:
+            p = Path(os.path.realpath(f))
+            chain = (p, *p.parents)
+            if root in chain or any(
+                q.parent == root.parent and q.name.startswith(ours) for q in chain
+            ):
+                where = "[" + ".".join(role.split(".")[:2]) + "]"
+                raise InputError(
+                    f"{f}: an input ({where}) lies inside the output folder {out}, which a "
+                    "run writes and replaces; move the input out of it, or choose another "
+                    "[output].path (nothing was written)"
+                )
 
 
 def _refuse_if_nothing_completed(plan: Plan, lay: Layout) -> None:

@@ -23,7 +23,7 @@ import socket
 from pathlib import Path
 from typing import IO, Any
 
-from geoharmony.errors import OutputLockedError
+from geoharmony.errors import InputError, OutputLockedError
 from geoharmony.io.manifest import now
 
 try:
@@ -86,7 +86,13 @@ class OutputLock:
 
     def _try_lock(self) -> IO[str]:
         """Open the lock file and lock it, or raise naming the holder."""
-        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except OSError as exc:  # a folder of that name, a read-only place, ...
+            raise InputError(
+                f"{self.path}: cannot open the output's lock file ({exc.strerror or exc}); "
+                "remove whatever has that name, or choose another [output].path"
+            ) from None
         try:
             flag = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
             fcntl.flock(f, flag | fcntl.LOCK_NB)

@@ -30,6 +30,15 @@ _SPECIAL = (
 )
 
 
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it is neither a file nor a folder (None otherwise or missing)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # missing or unreadable: the caller's own message
+        return None
+    return next((kind for test, kind in _SPECIAL if test(mode)), None)
+
+
 def refuse_special(path: Path, what: str, where: str) -> None:
     """Refuse a local input that is not a file or folder (opening a FIFO would hang).
 
@@ -38,16 +47,11 @@ def refuse_special(path: Path, what: str, where: str) -> None:
     InputError
         ``path`` is a named pipe, socket or device (symbolic links are followed).
     """
-    try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError):  # missing or unreadable: the caller's own message
-        return
-    for test, kind in _SPECIAL:
-        if test(mode):
-            raise InputError(
-                f"{path}: the {what} ({where}) is {kind}, not a file; "
-                "give the path of a file on disk"
-            )
+    kind = special_kind(path)
+    if kind is not None:
+        raise InputError(
+            f"{path}: the {what} ({where}) is {kind}, not a file; give the path of a file on disk"
+        )
 
 
 def source_files(path: Path) -> list[Path]:

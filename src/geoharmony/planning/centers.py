@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import shapely
@@ -28,7 +29,16 @@ def write_centers(cfg: Config, out: Path | None, *, plan: Plan | None = None) ->
         raise ConfigError(
             f"--out {out}: the extension must be .parquet or .geojson, found {ext or 'none'!r}"
         )
-    gdf = plan_frame(plan if plan is not None else compute_plan(cfg))
+    plan = plan if plan is not None else compute_plan(cfg)
+    target = os.path.realpath(out)
+    for role, files in plan.input_files().items():
+        if any(os.path.realpath(f) == target for f in files):
+            where = "[" + ".".join(role.split(".")[:2]) + "]"
+            raise InputError(
+                f"--out {out}: is an input of the configuration ({where}); writing the "
+                "centres there would replace it: choose another path (nothing was written)"
+            )
+    gdf = plan_frame(plan)
     try:
         with atomic_path(out, mkdir=True) as tmp:
             if ext in (".parquet", ".geoparquet"):

@@ -181,11 +181,16 @@ class Plan:
     def input_files(self) -> dict[str, list[Path]]:
         """Every file of every input, by role.
 
-        Roles are ``boundary``, ``modalities.NAME.REGION`` and ``labels.NAME.K``: rasters,
-        boundary and label sources with all their sidecars or folder contents (a stacked
-        modality's VRT with its member files). The fingerprint and the manifest both use
-        this. Files absent by ``on_missing = "masked"`` are not inputs and not listed.
+        Roles are ``boundary``, ``modalities.NAME.REGION``, ``labels.NAME.K`` and
+        ``labels.NAME.coverage``: rasters, boundary and label sources with all their
+        sidecars or folder contents (a stacked modality's VRT with its member files). The
+        fingerprint, the manifest and the output's safety check use this (listed once per
+        plan). Files absent by ``on_missing = "masked"`` are not inputs and not listed.
         """
+        return self._input_files
+
+    @functools.cached_property
+    def _input_files(self) -> dict[str, list[Path]]:
         out = {"boundary": source_files(self.config.study_area.boundary)}
         seen: dict[str, list[Path]] = {}  # a raster shared by every region: looked up once
         for rid in sorted(self.sources):
@@ -200,6 +205,8 @@ class Plan:
         for name, lab in self.config.labels.items():
             for k, src in enumerate(lab.sources if lab.kind == "vector" else ()):
                 out[f"labels.{name}.{k}"] = source_files(src.path)
+            if lab.kind == "vector" and lab.coverage not in ("bbox", "boundary"):
+                out[f"labels.{name}.coverage"] = source_files(Path(lab.coverage))
         for name, per in self.label_sources.items():  # kind = "raster" label sources
             for rid, info in per.items():
                 out[f"labels.{name}.{rid}"] = source_files(Path(info.path))

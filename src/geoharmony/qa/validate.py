@@ -419,7 +419,7 @@ def validate(path: str | Path, *, check_inputs: bool = True, batch: int = 64) ->
     checked, files = file_findings(ds)
     rep.checked += checked
     try:  # a plan or index that cannot be read ends the checks that need them
-        ds.plan, ds.index  # noqa: B018 - loaded here to report a damaged file as a finding
+        ds.plan, ds.index, ds.store  # noqa: B018 - loaded here to report damage as a finding
     except DamagedDatasetError as exc:
         rep.findings = ordered([*files, Finding("error", "dataset-damaged", str(exc))])
         return rep

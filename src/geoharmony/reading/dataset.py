@@ -75,7 +75,10 @@ class Dataset:
     def store(self) -> PatchStore:
         """The patch store (opened lazily, so a Dataset pickles into loader workers)."""
         if self._store is None:
-            self._store = self._writer.reader(self.root)
+            rel = self.manifest["store"].get("path") or self._writer.store_name
+            if not (self.root / str(rel)).exists():
+                raise self._damaged(str(rel), "missing")
+            self._store = self._read(str(rel), lambda: self._writer.reader(self.root))
         return self._store
 
     @cached_property

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from geoharmony.errors import ConfigError
+from geoharmony.io.inputs import special_kind
 from geoharmony.planning.config._reader import TableReader, number
 from geoharmony.planning.config.modalities import ModalityConfig
 
@@ -290,6 +291,9 @@ def _vector(
         p = p if p.is_absolute() else base / p
         if not p.exists():
             r.fail("coverage", f"must be 'bbox', 'boundary' or a polygon file; {p} does not exist")
+        kind = special_kind(p)
+        if kind is not None:
+            r.fail("coverage", f"must be a polygon file; {p} is {kind}")
         coverage = str(p)
     return LabelConfig(
         name,
