@@ -598,6 +598,25 @@ CASES: list[Case] = [
             _raster(d.parent / "out" / "ds" / "dem.tif"),
         ),
     ),
+    Case(
+        "split-file-binary",
+        "{cfg}: [split].train must name a UTF-8 text file of region ids (one per line); {data}/dem.tif is not",
+        tables=_set("split", by='"region"', train='"data/dem.tif"'),
+    ),
+    Case(
+        "split-file-fifo",
+        "{cfg}: [split].train must name a text file of region ids; {data}/train.fifo is a named pipe (FIFO)",
+        tables=_set("split", by='"region"', train='"data/train.fifo"'),
+        files=_fifo("train.fifo"),
+    ),
+    Case(
+        "raster-geographic-in-metres",
+        "{data}/geo.tif: the raster's CRS ([modalities.dem].path) is geographic but its extent is (480000, 4.45936e+06) to (480640, 4.46e+06), not longitudes and latitudes; its CRS is probably wrong: assign the right one (gdal_edit.py -a_srs EPSG:XXXX)",
+        tables=_set("modalities.dem", path='"data/geo.tif"'),
+        files=lambda d: write_coord_raster(
+            d / "geo.tif", crs="EPSG:4326", transform=T, width=64, height=64
+        ),
+    ),
 ]
 
 TRUNCATED = Case(

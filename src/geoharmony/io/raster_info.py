@@ -187,6 +187,14 @@ def _read_info(
                 f"size ({', '.join(f'{v:g}' for v in tuple(ds.transform)[:6])}); "
                 "fix the file (gdal_edit.py -a_ullr or -a_gt)"
             )
+        if ds.crs.is_geographic:
+            w, s, e, n = ds.bounds
+            if max(abs(s), abs(n)) > 90.5 or max(abs(w), abs(e)) > 540.0:
+                raise InputError(
+                    f"{path}: the raster's CRS ({where}) is geographic but its extent is "
+                    f"({w:g}, {s:g}) to ({e:g}, {n:g}), not longitudes and latitudes; its "
+                    "CRS is probably wrong: assign the right one (gdal_edit.py -a_srs EPSG:XXXX)"
+                )
         file_grid = Grid.from_dataset(ds)
         grid, flip_cols, flip_rows = file_grid.north_up()
         sel = bands or tuple(range(1, ds.count + 1))

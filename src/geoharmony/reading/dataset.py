@@ -86,6 +86,8 @@ class Dataset:
         """The plan the dataset was made from (``plan.json``; equal to ``compute_plan``'s)."""
         if not (self.root / PLAN).is_file() and PLAN in (self.manifest.get("checksums") or {}):
             raise self._damaged(PLAN, "missing")  # written with one: not an older dataset
+        if (self.root / INDEX).exists() and not (self.root / INDEX).is_file():
+            raise self._damaged(INDEX, "not a file")  # the plan's table is read from it
         return self._read(PLAN, lambda: load_plan(self.root))
 
     @cached_property

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geoharmony.io.inputs import special_kind
 from geoharmony.planning.config._reader import TableReader, number
 
 SPLIT_BY = ("region", "block")
@@ -52,11 +53,22 @@ def parse_split(source: Path, base: Path, table: Any) -> SplitConfig:
             continue
         if isinstance(v, str):
             p = Path(v) if Path(v).is_absolute() else base / v
+            kind = special_kind(p)
+            if kind is not None:
+                s.fail(key, f"must name a text file of region ids; {p} is {kind}")
             if not p.is_file():
                 s.fail(key, f"names a file of region ids that does not exist: {p}")
+            try:
+                text = p.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                s.fail(key, f"must name a UTF-8 text file of region ids (one per line); {p} is not")
+                text = ""
+            except OSError as exc:
+                s.fail(key, f"names a file of region ids that cannot be read: {p} ({exc.strerror})")
+                text = ""
             v = [
                 line.strip()
-                for line in p.read_text().splitlines()
+                for line in text.splitlines()
                 if line.strip() and not line.startswith("#")
             ]
         lists[key] = tuple(str(x) for x in v)
