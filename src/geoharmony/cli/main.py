@@ -32,6 +32,10 @@ for _cmd in (*commands.COMMANDS, *viz_commands.COMMANDS):
     cli.add_command(_cmd)
 
 
+#: click >= 8.2 raises this for a group called with no arguments (its message is the help).
+_NO_ARGS: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main() -> None:
     """Console-script entry point.
 
@@ -41,6 +45,9 @@ def main() -> None:
     try:
         rv = cli.main(prog_name="geoharmony", standalone_mode=False)
     except click.UsageError as exc:
+        if isinstance(exc, _NO_ARGS) and exc.ctx is not None:  # bare `geoharmony`: the help
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         where = exc.ctx.command_path if exc.ctx is not None else "geoharmony"
         message = " ".join(exc.format_message().split())
         click.echo(f"error: {where}: {message} (see {where} --help)", err=True)
