@@ -58,6 +58,7 @@ def test_shards_assemble_into_the_single_run_dataset(tmp_path: Path) -> None:
     assert gh.extract(cfg, finish=True) == out
     assert_same_dataset(single, out)
     assert not (out / "_tasks").exists() and not (out / "_shards").exists()
+    assert not list(tmp_path.glob(".out_sharded.*"))  # no partial, lock or set-up lock left
     # rerunning a shard on a finished dataset does nothing
     assert gh.extract(cfg, shard="1/3") == out
 

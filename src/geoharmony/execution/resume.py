@@ -208,3 +208,5 @@ def publish(lay: Layout) -> None:
     else:
         replace_dir(lay.partial, lay.out)
     remove_tree(lay.old)  # also the one a run killed mid-publish left
+    # the shards' set-up lock: no shard runs now (this run holds the output exclusively)
+    (lay.out.parent / f".{lay.out.name}.setup.lock").unlink(missing_ok=True)
