@@ -506,7 +506,7 @@ def _refuse_inputs_inside(plan: Plan, out: Path) -> None:
             if root in chain or any(
                 q.parent == root.parent and q.name.startswith(ours) for q in chain
             ):
-                where = "[" + ".".join(role.split(".")[:2]) + "]"
+                where = plan.input_key(role)
                 raise InputError(
                     f"{f}: an input ({where}) lies inside the output folder {out}, which a "
                     "run writes and replaces; move the input out of it, or choose another "

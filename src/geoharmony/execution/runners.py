@@ -235,23 +235,22 @@ def connect(address: str) -> Any:
         ) from None
 
 
-def dask(address: Any) -> Runner:
-    """Run tasks on a Dask ``distributed`` cluster (a scheduler address or a ``Client``)."""
+def dask(client: Any) -> Runner:
+    """Run tasks on a Dask ``distributed`` cluster through ``client``.
+
+    An address is connected by :func:`connect` before the run writes anything (and
+    closed by the run), so the runner only ever gets a ``Client``.
+    """
 
     def run(tasks: list[Task]) -> Iterable[dict[str, Any]]:
-        from distributed import Client, as_completed
+        from distributed import as_completed
 
-        client = address if isinstance(address, Client) else Client(address)
-        try:
-            futures = [
-                client.submit(run_task, t, key=f"geoharmony-task-{t.index}-{t.root}", pure=False)
-                for t in tasks
-            ]
-            for fut in as_completed(futures):
-                yield fut.result()
-        finally:
-            if not isinstance(address, Client):
-                client.close()
+        futures = [
+            client.submit(run_task, t, key=f"geoharmony-task-{t.index}-{t.root}", pure=False)
+            for t in tasks
+        ]
+        for fut in as_completed(futures):
+            yield fut.result()
 
     return run
 

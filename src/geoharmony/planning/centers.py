@@ -33,7 +33,7 @@ def write_centers(cfg: Config, out: Path | None, *, plan: Plan | None = None) ->
     target = os.path.realpath(out)
     for role, files in plan.input_files().items():
         if any(os.path.realpath(f) == target for f in files):
-            where = "[" + ".".join(role.split(".")[:2]) + "]"
+            where = plan.input_key(role)
             raise InputError(
                 f"--out {out}: is an input of the configuration ({where}); writing the "
                 "centres there would replace it: choose another path (nothing was written)"

@@ -189,6 +189,11 @@ class Plan:
         """
         return self._input_files
 
+    @staticmethod
+    def input_key(role: str) -> str:
+        """The config table of an :meth:`input_files` role (``[modalities.dem]``), for messages."""
+        return "[" + ".".join(role.split(".")[:2]) + "]"
+
     @functools.cached_property
     def _input_files(self) -> dict[str, list[Path]]:
         out = {"boundary": source_files(self.config.study_area.boundary)}
